@@ -1,0 +1,1 @@
+"""Scoring shared by every method family: AUROC, bootstrap CIs, …"""

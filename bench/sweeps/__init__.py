@@ -1,0 +1,1 @@
+"""Sweep specs shipped with the package (``bench run`` with no argument runs ``default.yaml``)."""

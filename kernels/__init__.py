@@ -1,0 +1,1 @@
+"""Triton kernels beside their PyTorch references and CPU paths."""

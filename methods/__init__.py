@@ -1,0 +1,1 @@
+"""Method families (decoders, uncertainty measures, estimators, losses) and their registries."""

@@ -1,0 +1,1 @@
+"""Decoders (samplers): one module per rule, each registered in ``DECODERS``."""

@@ -1,0 +1,111 @@
+"""The decoder interface, composition, and the transformers ``LogitsProcessor`` adapter.
+
+A decoder maps one step's logits to warped logits, vectorised over the batch:
+
+    logits'[B, V], state' = decoder(logits[B, V], state)
+
+Tokens outside the kept set get ``-inf``; at least one token is always kept; the input is
+never mutated. The generation loop then samples from ``softmax(logits')`` (or takes its argmax
+when ``decoder.deterministic``) and calls ``decoder.observe(state, logits, tokens)`` so that
+feedback decoders (Mirostat's μ) can update their per-row state from the chosen tokens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Sequence
+
+import torch
+
+from entropy_bench.methods.registry import DECODERS, Method
+
+
+class Decoder(Method):
+    """Base class: subclasses implement :meth:`warp` (stateless) or override :meth:`__call__`."""
+
+    deterministic: ClassVar[bool] = False
+
+    def init_state(self, batch_size: int, device: torch.device) -> Any:
+        """Per-row state at the first step; ``None`` for stateless decoders."""
+        return None
+
+    def warp(self, logits: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement warp or __call__")
+
+    def __call__(self, logits: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        return self.warp(logits), state
+
+    def observe(self, state: Any, logits: torch.Tensor, tokens: torch.Tensor) -> Any:
+        """Update ``state`` after ``tokens[B]`` were drawn from ``logits[B, V]``."""
+        return state
+
+
+def mask_outside(logits: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """``logits`` where ``keep`` else ``-inf``; the row's argmax is always kept."""
+    keep = keep.clone()
+    keep.scatter_(-1, logits.argmax(dim=-1, keepdim=True), True)
+    return logits.masked_fill(~keep, float("-inf"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Chain(Decoder):
+    """Decoders applied left to right (``temperature`` then ``top_p``, as transformers does)."""
+
+    decoders: tuple[Decoder, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return "|".join(d.id for d in self.decoders)
+
+    @property
+    def deterministic(self) -> bool:  # type: ignore[override]
+        return any(d.deterministic for d in self.decoders)
+
+    def init_state(self, batch_size: int, device: torch.device) -> Any:
+        return [d.init_state(batch_size, device) for d in self.decoders]
+
+    def __call__(self, logits: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        state = state if state is not None else [None] * len(self.decoders)
+        new_state = []
+        for decoder, s in zip(self.decoders, state):
+            logits, s = decoder(logits, s)
+            new_state.append(s)
+        return logits, new_state
+
+    def observe(self, state: Any, logits: torch.Tensor, tokens: torch.Tensor) -> Any:
+        return [d.observe(s, logits, tokens) for d, s in zip(self.decoders, state)]
+
+
+def build_decoder(spec: str | dict | Sequence) -> Decoder:
+    """A decoder from a sweep spec: ``"greedy"``, ``{"name": "top_p", "top_p": 0.9}``, or a list
+    of those (a :class:`Chain`)."""
+    if isinstance(spec, str):
+        return DECODERS.build(spec)
+    if isinstance(spec, dict):
+        params = dict(spec)
+        name = params.pop("name")
+        return DECODERS.build(name, **params)
+    parts = tuple(build_decoder(s) for s in spec)
+    return parts[0] if len(parts) == 1 else Chain(parts)
+
+
+class LogitsProcessorAdapter:
+    """Wraps a :class:`Decoder` as a transformers ``LogitsProcessor`` for ``model.generate``.
+
+    ``generate`` does not report the sampled token, so the adapter recovers it from the last
+    column of ``input_ids`` at the next call and feeds it to ``decoder.observe``.
+    """
+
+    def __init__(self, decoder: Decoder):
+        self.decoder = decoder
+        self._state: Any = None
+        self._last: tuple[int, torch.Tensor] | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self._last is None or input_ids.shape[1] <= self._last[0]:
+            self._state = self.decoder.init_state(scores.shape[0], scores.device)
+        else:
+            self._state = self.decoder.observe(self._state, self._last[1], input_ids[:, -1])
+        warped, self._state = self.decoder(scores, self._state)
+        self._last = (input_ids.shape[1], scores)
+        return warped

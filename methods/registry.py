@@ -1,0 +1,191 @@
+"""Registries of methods: register / get (with "did you mean") / list, and method ids.
+
+A method is a frozen dataclass whose fields are its parameters. Its **method id** names
+every parameter that changes results, e.g. ``top_p(top_p=0.9)``; the id is the MLflow param
+and the table row, so two variants never share a name.
+
+Each family has one :class:`Registry` (``DECODERS``, ``UNCERTAINTY``, ``ESTIMATORS``,
+``LOSSES``). A registry imports its family package lazily, on first use, and that import
+registers every module in it: adding a file to ``methods/decoders/`` adds a decoder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import pkgutil
+from typing import Any, Callable, ClassVar
+
+
+class UnknownMethodError(LookupError):
+    """A name that is not registered; the message suggests the closest names."""
+
+    def __init__(self, family: str, name: str, available: list[str]):
+        self.family, self.name, self.available = family, name, available
+        close = difflib.get_close_matches(name, available, n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        super().__init__(f"unknown {family} {name!r}{hint} available: {', '.join(available)}")
+
+    def __str__(self) -> str:  # LookupError would repr() the message
+        return self.args[0]
+
+
+class InvalidParameterError(ValueError):
+    """A parameter outside its domain; ``field`` names it (``top_p``, ``limit``, …)."""
+
+    def __init__(self, owner: str, field: str, message: str):
+        self.owner, self.field = owner, field
+        super().__init__(f"{owner}: invalid {field!r}: {message}")
+
+
+def require(condition: bool, owner: str, field: str, message: str) -> None:
+    """Raise :class:`InvalidParameterError` unless ``condition`` holds."""
+    if not condition:
+        raise InvalidParameterError(owner, field, message)
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return repr(round(value, 12))
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_format_value(v) for v in value) + "]"
+    return str(value)
+
+
+def method_id(name: str, params: dict[str, Any]) -> str:
+    """``name(k1=v1,k2=v2)`` with keys sorted; ``name`` alone when there are no params."""
+    if not params:
+        return name
+    inner = ",".join(f"{k}={_format_value(params[k])}" for k in sorted(params))
+    return f"{name}({inner})"
+
+
+class Method:
+    """Mixin for registered methods: a frozen dataclass whose fields are the parameters."""
+
+    name: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+
+    @property
+    def id(self) -> str:
+        return method_id(self.name, self.params)
+
+    def __str__(self) -> str:
+        return self.id
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One registered method: its factory (a dataclass), paper and parameters."""
+
+    name: str
+    family: str
+    factory: type
+    paper: str
+    url: str | None
+
+    @property
+    def summary(self) -> str:
+        doc = (self.factory.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Parameter name → default (``dataclasses.MISSING`` where required)."""
+        out = {}
+        for f in dataclasses.fields(self.factory):
+            if not f.init:
+                continue
+            if f.default is not dataclasses.MISSING:
+                out[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                out[f.name] = f.default_factory()
+            else:
+                out[f.name] = dataclasses.MISSING
+        return out
+
+    def build(self, **params: Any) -> Any:
+        """Instantiate with ``params``; unknown or invalid ones raise :class:`InvalidParameterError`."""
+        known = self.params
+        for key in params:
+            if key not in known:
+                close = difflib.get_close_matches(key, list(known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise InvalidParameterError(
+                    self.name, key, f"no such parameter{hint}; parameters: {', '.join(known) or 'none'}"
+                )
+        missing = [k for k, v in known.items() if v is dataclasses.MISSING and k not in params]
+        if missing:
+            raise InvalidParameterError(self.name, missing[0], "required parameter is missing")
+        try:
+            return self.factory(**params)
+        except InvalidParameterError:
+            raise
+        except (TypeError, ValueError) as err:
+            raise InvalidParameterError(self.name, next(iter(params), "?"), str(err)) from err
+
+
+class Registry:
+    """Name → :class:`Entry` for one family; ``package`` is imported on first lookup."""
+
+    def __init__(self, family: str, package: str | None = None):
+        self.family = family
+        self.package = package
+        self._entries: dict[str, Entry] = {}
+        self._loaded = package is None
+
+    def register(self, name: str, *, paper: str, url: str | None = None) -> Callable[[type], type]:
+        """Class decorator: ``@DECODERS.register("top_p", paper="…", url="…")``."""
+
+        def decorate(cls: type) -> type:
+            if not dataclasses.is_dataclass(cls):
+                raise TypeError(f"{cls.__name__} must be a dataclass to be registered")
+            if name in self._entries and self._entries[name].factory is not cls:
+                raise ValueError(f"{self.family} {name!r} is registered twice")
+            cls.name = name
+            cls.paper = paper
+            self._entries[name] = Entry(name, self.family, cls, paper, url)
+            return cls
+
+        return decorate
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        pkg = importlib.import_module(self.package)
+        for info in pkgutil.iter_modules(pkg.__path__):
+            if not info.name.startswith("_"):
+                importlib.import_module(f"{self.package}.{info.name}")
+
+    def get(self, name: str) -> Entry:
+        self._load()
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownMethodError(self.family, name, self.names()) from None
+
+    def build(self, name: str, **params: Any) -> Any:
+        return self.get(name).build(**params)
+
+    def names(self) -> list[str]:
+        self._load()
+        return sorted(self._entries)
+
+    def entries(self) -> list[Entry]:
+        return [self._entries[n] for n in self.names()]
+
+    def __contains__(self, name: str) -> bool:
+        self._load()
+        return name in self._entries
+
+
+DECODERS = Registry("decoder", "entropy_bench.methods.decoders")
+UNCERTAINTY = Registry("uncertainty measure", "entropy_bench.methods.uncertainty")
+ESTIMATORS = Registry("estimator", "entropy_bench.methods.estimators")
+LOSSES = Registry("loss", "entropy_bench.methods.losses")

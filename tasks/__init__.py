@@ -1,0 +1,1 @@
+"""Task adapters, each registered in ``entropy_bench.tasks.base.TASKS``."""
