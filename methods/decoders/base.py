@@ -13,7 +13,7 @@ feedback decoders (Mirostat's μ) can update their per-row state from the chosen
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, NamedTuple, Sequence
 
 import torch
 
@@ -36,44 +36,62 @@ class Decoder(Method):
         return self.warp(logits), state
 
     def observe(self, state: Any, logits: torch.Tensor, tokens: torch.Tensor) -> Any:
-        """Update ``state`` after ``tokens[B]`` were drawn from ``logits[B, V]``."""
+        """Update ``state`` after ``tokens[B]`` were drawn from this step's warped distribution;
+        ``logits[B, V]`` are the logits :meth:`__call__` was given at this step."""
         return state
 
 
-def mask_outside(logits: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """``logits`` where ``keep`` else ``-inf``; the row's argmax is always kept."""
-    keep = keep.clone()
-    keep.scatter_(-1, logits.argmax(dim=-1, keepdim=True), True)
+def mask_outside(logits: torch.Tensor, keep: torch.Tensor, always: torch.Tensor | None = None) -> torch.Tensor:
+    """``logits`` where ``keep`` else ``-inf``; token ``always[b]`` of each row is kept whatever ``keep``
+    says — by default the row's argmax (first on ties). Rules that may drop the argmax (locally
+    typical sampling) pass the token their own rule ranks first."""
+    always = logits.argmax(dim=-1) if always is None else always
+    keep = keep.scatter(-1, always.unsqueeze(-1), True)
     return logits.masked_fill(~keep, float("-inf"))
+
+
+class ChainState(NamedTuple):
+    """A :class:`Chain`'s state: one state per decoder, and the logits each decoder was given at the
+    last step (what its :meth:`Decoder.observe` needs; empty before the first step)."""
+
+    states: list[Any]
+    inputs: list[torch.Tensor]
 
 
 @dataclasses.dataclass(frozen=True)
 class Chain(Decoder):
-    """Decoders applied left to right (``temperature`` then ``top_p``, as transformers does)."""
+    """Decoders applied left to right (``temperature`` then ``top_p``, as transformers does).
+
+    Its id joins the parts' ids with ``+``: ``temperature(temperature=0.7)+top_p(top_p=0.9)``.
+    """
 
     decoders: tuple[Decoder, ...] = ()
 
     @property
     def id(self) -> str:
-        return "|".join(d.id for d in self.decoders)
+        return "+".join(d.id for d in self.decoders)
 
     @property
     def deterministic(self) -> bool:  # type: ignore[override]
         return any(d.deterministic for d in self.decoders)
 
-    def init_state(self, batch_size: int, device: torch.device) -> Any:
-        return [d.init_state(batch_size, device) for d in self.decoders]
+    def init_state(self, batch_size: int, device: torch.device) -> ChainState:
+        return ChainState([d.init_state(batch_size, device) for d in self.decoders], [])
 
-    def __call__(self, logits: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        state = state if state is not None else [None] * len(self.decoders)
-        new_state = []
-        for decoder, s in zip(self.decoders, state):
+    def __call__(self, logits: torch.Tensor, state: ChainState | None = None) -> tuple[torch.Tensor, ChainState]:
+        states = state.states if state is not None else [None] * len(self.decoders)
+        new_states, inputs = [], []
+        for decoder, s in zip(self.decoders, states, strict=True):
+            inputs.append(logits)
             logits, s = decoder(logits, s)
-            new_state.append(s)
-        return logits, new_state
+            new_states.append(s)
+        return logits, ChainState(new_states, inputs)
 
-    def observe(self, state: Any, logits: torch.Tensor, tokens: torch.Tensor) -> Any:
-        return [d.observe(s, logits, tokens) for d, s in zip(self.decoders, state)]
+    def observe(self, state: ChainState, logits: torch.Tensor, tokens: torch.Tensor) -> ChainState:
+        """Each decoder observes the logits it was given at this step (kept by :meth:`__call__`):
+        in ``temperature|mirostat`` Mirostat's surprise is that of the tempered distribution."""
+        parts = zip(self.decoders, state.states, state.inputs, strict=True)
+        return ChainState([d.observe(s, x, tokens) for d, s, x in parts], [])
 
 
 def build_decoder(spec: str | dict | Sequence) -> Decoder:

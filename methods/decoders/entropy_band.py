@@ -1,0 +1,84 @@
+"""Entropy-aware decoding: keep each step's entropy inside a stable band."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from entropy_bench.kernels.softmax_stats import softmax_stats
+from entropy_bench.methods.decoders.base import Decoder
+from entropy_bench.methods.registry import DECODERS, require
+
+LOG_T_RANGE = 9.0  # temperatures searched: exp(±9), about 1.2e-4 … 8.1e3
+BISECTION_STEPS = 32  # log T to 18 / 2^32 ≈ 4e-9
+
+
+def band_from_reference(entropies: torch.Tensor, num_std: float = 1.0) -> tuple[float, float]:
+    """A band ``(lower, upper) = (max(0, m − num_std·s), m + num_std·s)`` in nats, where m and s are
+    the mean and standard deviation of the finite per-token entropies of reference (human) text.
+
+    The paper's stable entropy zone is the mean entropy of the model on human text, as a function
+    of the position, ± a multiple of its standard deviation; since that mean is nearly flat, one
+    band for all positions is its flat approximation. NaN (padding) entries are ignored.
+    """
+    require(num_std >= 0, "band_from_reference", "num_std", f"must be ≥ 0, got {num_std}")
+    values = entropies[torch.isfinite(entropies)].double()
+    require(values.numel() >= 2, "band_from_reference", "entropies", "needs at least two finite values")
+    mean, std = values.mean().item(), values.std().item()
+    return max(0.0, mean - num_std * std), mean + num_std * std
+
+
+def temperature_for_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-row temperature T[B] with ``H(softmax(logits / T)) = target`` (nats), by bisection on log T.
+
+    H rises monotonically with T, from log(#tied maxima) at T → 0 to log(#finite logits) at
+    T → ∞; a target outside that range gets the nearest end of ``exp(±LOG_T_RANGE)``.
+    """
+    low = torch.full_like(target, -LOG_T_RANGE)
+    high = torch.full_like(target, LOG_T_RANGE)
+    for _ in range(BISECTION_STEPS):
+        middle = (low + high) / 2
+        too_hot = softmax_stats(logits / middle.exp().unsqueeze(-1)).entropy > target
+        high = torch.where(too_hot, middle, high)
+        low = torch.where(too_hot, low, middle)
+    return ((low + high) / 2).exp()
+
+
+@DECODERS.register(
+    "entropy_band",
+    paper=(
+        "Arora, O'Donnell, Precup, Weston & Cheung (2023), The Stable Entropy Hypothesis and "
+        "Entropy-Aware Decoding: An Analysis and Algorithm for Robust Natural Language Generation"
+    ),
+    url="https://arxiv.org/abs/2302.06784",
+)
+@dataclasses.dataclass(frozen=True)
+class EntropyBand(Decoder):
+    """Keep the step's entropy inside ``[lower, upper]`` (nats) by rescaling its temperature.
+
+    With H the entropy of softmax(logits): if ``lower ≤ H ≤ upper`` the logits pass unchanged;
+    otherwise they are divided by the temperature T with ``H(softmax(logits / T))`` equal to the
+    violated bound — T > 1 lifts a collapsing step (H < lower: repetition, copying) up to
+    ``lower``, T < 1 pulls an incoherent one (H > upper) down to ``upper``. No token is masked.
+    Derive the band from reference text with :func:`band_from_reference`.
+
+    The paper's algorithm intervenes on a smoothed entropy and switches between greedy decoding
+    and sampling; this single-step version uses the step's own entropy and the smallest change
+    of temperature that lands on the band.
+    """
+
+    lower: float
+    upper: float
+
+    def __post_init__(self):
+        require(self.lower >= 0, self.name, "lower", f"must be ≥ 0 (nats), got {self.lower}")
+        require(self.upper >= self.lower, self.name, "upper", f"must be ≥ lower={self.lower}, got {self.upper}")
+
+    def warp(self, logits: torch.Tensor) -> torch.Tensor:
+        entropy = softmax_stats(logits).entropy
+        outside = (entropy < self.lower) | (entropy > self.upper)
+        temperature = torch.ones_like(entropy)
+        target = entropy[outside].clamp(self.lower, self.upper)
+        temperature[outside] = temperature_for_entropy(logits[outside], target)
+        return logits / temperature.to(logits.dtype).unsqueeze(-1)

@@ -1,0 +1,101 @@
+"""Mirostat v1 and v2: feedback truncation that steers the surprise of the sampled tokens."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import ClassVar
+
+import torch
+
+from entropy_bench.methods.decoders.base import Decoder, mask_outside
+from entropy_bench.methods.decoders.top_k import keep_top_k
+from entropy_bench.methods.registry import DECODERS, require
+
+PAPER = (
+    "Basu, Ramachandran, Keskar & Varshney (2021), Mirostat: A Neural Text Decoding Algorithm "
+    "that Directly Controls Perplexity (ICLR)"
+)
+URL = "https://arxiv.org/abs/2007.14966"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Mirostat(Decoder):
+    """The feedback loop both versions share; subclasses choose the kept set from μ.
+
+    State: μ[B], the per-row surprise budget in bits, initialised to 2·``tau``. After token x is
+    drawn from the truncated, renormalised distribution q, its observed surprise is
+    s = −log2 q(x) and ``μ ← μ − eta · (s − tau)``: above-target surprise tightens the
+    truncation, below-target loosens it. (The authors' reference code measures s under the
+    untruncated distribution instead; llama.cpp, like us, uses q.)
+    """
+
+    tau: float = 3.0
+    eta: float = 0.1
+
+    def __post_init__(self):
+        require(self.tau > 0, self.name, "tau", f"must be > 0 (bits), got {self.tau}")
+        require(self.eta > 0, self.name, "eta", f"must be > 0, got {self.eta}")
+
+    def init_state(self, batch_size: int, device: torch.device) -> torch.Tensor:
+        return torch.full((batch_size,), 2 * self.tau, device=device)
+
+    def keep(self, logits: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, logits: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        mu = self.init_state(logits.shape[0], logits.device) if state is None else state
+        return mask_outside(logits, self.keep(logits, mu)), mu
+
+    def observe(self, state: torch.Tensor, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        warped, mu = self(logits, state)
+        surprise = -warped.log_softmax(dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1) / math.log(2)
+        return mu - self.eta * (surprise.to(mu.dtype) - self.tau)
+
+
+@DECODERS.register("mirostat", paper=PAPER, url=URL)
+@dataclasses.dataclass(frozen=True)
+class Mirostat(_Mirostat):
+    """Mirostat (v1, Algorithm 1): top-k with k set from a Zipf fit and the surprise budget μ.
+
+    The Zipf exponent is the least-squares fit over the m = 100 most probable tokens,
+    ``ŝ = Σ_i t_i b_i / Σ_i t_i²`` with t_i = log((i+1)/i) and b_i = log(p_(i)/p_(i+1)),
+    i = 1 … m−1 (pairs with p_(i+1) = 0 are left out). With ε̂ = ŝ − 1 and N = V,
+
+        k = ((ε̂ · 2^μ) / (1 − N^(−ε̂)))^(1/ŝ)        (ε̂/(1 − N^(−ε̂)) → 1/ln N as ε̂ → 0)
+
+    and the ``round(k) + 1`` most probable tokens are kept (as in the authors' code), at most V.
+    See the shared feedback loop for how μ follows the observed surprise.
+    """
+
+    zipf_tokens: ClassVar[int] = 100
+
+    def keep(self, logits: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        vocab = logits.shape[-1]
+        logp = logits.float().log_softmax(dim=-1).topk(min(self.zipf_tokens, vocab), dim=-1).values
+        i = torch.arange(1, logp.shape[-1], device=logits.device, dtype=logp.dtype)
+        t = torch.log((i + 1) / i)
+        b = logp[..., :-1] - logp[..., 1:]
+        valid = logp[..., 1:] > float("-inf")
+        s_hat = torch.where(valid, t * b, 0.0).sum(-1) / torch.where(valid, t * t, 0.0).sum(-1)
+        eps_hat = s_hat - 1
+        log_n = math.log(max(vocab, 2))  # V = 1 keeps its one token whatever k is
+        ratio = torch.where(
+            eps_hat.abs() > 1e-6, eps_hat / -torch.expm1(-eps_hat * log_n), torch.full_like(eps_hat, 1 / log_n)
+        )
+        k = torch.exp((torch.log(ratio) + mu.float() * math.log(2)) / s_hat)
+        k = torch.nan_to_num(k, nan=0.0).round().clamp(max=vocab - 1) + 1
+        return keep_top_k(logits, k.long())
+
+
+@DECODERS.register("mirostat_v2", paper=PAPER, url=URL)
+@dataclasses.dataclass(frozen=True)
+class MirostatV2(_Mirostat):
+    """Mirostat v2: keep the tokens whose surprise is within the budget μ.
+
+    Token v is kept iff ``−log2 p_v ≤ μ``; the argmax always. No Zipf fit; see the shared
+    feedback loop for how μ follows the observed surprise.
+    """
+
+    def keep(self, logits: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        return -logits.log_softmax(dim=-1) / math.log(2) <= mu.to(logits.dtype).unsqueeze(-1)

@@ -1,0 +1,55 @@
+"""Top-H decoding: entropy-bounded truncation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from entropy_bench.kernels.softmax_stats import softmax_stats
+from entropy_bench.methods.decoders.base import Decoder, mask_outside
+from entropy_bench.methods.registry import DECODERS, require
+
+
+@DECODERS.register(
+    "top_h",
+    paper=(
+        "Baghaei Potraghloo et al. (2025), Top-H Decoding: Adapting the Creativity and Coherence "
+        "with Bounded Entropy in Text Generation (NeurIPS)"
+    ),
+    url="https://arxiv.org/abs/2509.02510",
+)
+@dataclasses.dataclass(frozen=True)
+class TopH(Decoder):
+    """Keep the most probable tokens while their cumulative entropy stays within ``top_h · H``.
+
+    Candidates are the ``top_k`` most probable tokens (``None``: the whole vocabulary), with
+    p = softmax of their logits and H = −Σ p log p over them. Sorted p_(1) ≥ p_(2) ≥ …, token (i)
+    is kept iff ``Σ_{j≤i} −p_(j) log p_(j) ≤ top_h · H``; token (1) always. Tokens tied in
+    probability are ordered as ``torch.topk`` returns them.
+
+    This is the rule of transformers' ``TopHLogitsWarper``, whose candidate cap is fixed at 100
+    (our default ``top_k``). Its documentation instead describes bounding the entropy of the
+    *renormalised* kept distribution, (1/Γ)·Σ_{j≤i} −p_(j) log p_(j) + log Γ with Γ = Σ_{j≤i} p_(j);
+    we follow the code, so that ``top_h`` values mean the same here and in transformers.
+    """
+
+    top_h: float = 0.4
+    top_k: int | None = 100
+
+    def __post_init__(self):
+        require(0 < self.top_h <= 1, self.name, "top_h", f"must be in (0, 1], got {self.top_h}")
+        valid = self.top_k is None or (
+            isinstance(self.top_k, int) and not isinstance(self.top_k, bool) and self.top_k >= 1
+        )
+        require(valid, self.name, "top_k", f"must be an integer ≥ 1 or None, got {self.top_k!r}")
+
+    def warp(self, logits: torch.Tensor) -> torch.Tensor:
+        vocab = logits.shape[-1]
+        top_logits, top_index = logits.topk(vocab if self.top_k is None else min(self.top_k, vocab), dim=-1)
+        stats = softmax_stats(top_logits)
+        logp = top_logits.float() - stats.lse.unsqueeze(-1)
+        partial = torch.where(logp > float("-inf"), -logp.exp() * logp, 0.0).cumsum(dim=-1)
+        within = partial <= self.top_h * stats.entropy.unsqueeze(-1)
+        keep = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, top_index, within)
+        return mask_outside(logits, keep)

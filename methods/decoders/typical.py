@@ -1,0 +1,41 @@
+"""Locally typical sampling."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from entropy_bench.kernels.softmax_stats import softmax_stats
+from entropy_bench.methods.decoders.base import Decoder, mask_outside
+from entropy_bench.methods.registry import DECODERS, require
+
+
+@DECODERS.register(
+    "typical",
+    paper="Meister, Pimentel, Wiher & Cotterell (2023), Locally Typical Sampling (TACL)",
+    url="https://arxiv.org/abs/2202.00666",
+)
+@dataclasses.dataclass(frozen=True)
+class Typical(Decoder):
+    """Keep the tokens whose surprise is closest to the step's entropy, up to mass ``typical_p``.
+
+    With H = −Σ_v p_v log p_v and the distance d_v = |−log p_v − H|, sort tokens by d ascending,
+    d_(1) ≤ d_(2) ≤ …; the cut-off is the first position i with Σ_{j≤i} p_(j) ≥ ``typical_p``
+    (the last position if rounding never gets there), and token v is kept iff d_v ≤ d_(i), so
+    ties at the cut-off stay. The most typical token (1) is always kept; the most probable one
+    may be dropped. This is transformers' ``TypicalLogitsWarper`` (``min_tokens_to_keep=1``).
+    """
+
+    typical_p: float = 0.9
+
+    def __post_init__(self):
+        require(0 < self.typical_p <= 1, self.name, "typical_p", f"must be in (0, 1], got {self.typical_p}")
+
+    def warp(self, logits: torch.Tensor) -> torch.Tensor:
+        entropy = softmax_stats(logits).entropy.to(logits.dtype).unsqueeze(-1)
+        distance = (-logits.log_softmax(dim=-1) - entropy).abs()
+        nearest, order = distance.sort(dim=-1)
+        mass = logits.gather(-1, order).softmax(dim=-1).cumsum(dim=-1)
+        cut = (mass < self.typical_p).sum(dim=-1, keepdim=True).clamp(max=logits.shape[-1] - 1)
+        return mask_outside(logits, distance <= nearest.gather(-1, cut), always=order[..., 0])

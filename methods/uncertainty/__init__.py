@@ -1,0 +1,1 @@
+"""Uncertainty measures: one module per measure, each registered in ``UNCERTAINTY``."""
