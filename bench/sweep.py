@@ -112,17 +112,17 @@ class Cell:
         return f"{self.task_run.task.name}/{self.decoder.id}/seed={self.seed}"
 
 
-def _split_spec(spec: MethodSpec) -> tuple[str, dict[str, Any]]:
+def _split_spec(spec: MethodSpec, field: str) -> tuple[str, dict[str, Any]]:
     if isinstance(spec, str):
         return spec, {}
     params = dict(spec)
     if "name" not in params:
-        raise SpecError(f"entry {spec!r} has no 'name'")
+        raise SpecError(f"sweep spec: invalid {field!r}: entry {spec!r} has no 'name'")
     return params.pop("name"), params
 
 
 def _task_run(spec: MethodSpec, sweep: SweepSpec) -> TaskRun:
-    name, params = _split_spec(spec)
+    name, params = _split_spec(spec, "tasks")
     settings = {k: params.pop(k) for k in RUN_SETTINGS if k in params}
     task = TASKS.build(name, **params)
     limit = settings.get("limit", sweep.limit)
@@ -169,10 +169,21 @@ def load(path: str | Path | None = None) -> SweepSpec:
 def expand(spec: SweepSpec) -> list[Cell]:
     """All cells of the sweep, every method built (so every error surfaces before any run)."""
     task_runs = [_task_run(t, spec) for t in spec.tasks]
+    for entry in spec.decoders:
+        if isinstance(entry, list) and not entry:
+            raise SpecError("sweep spec: invalid 'decoders': an empty chain []")
+        for part in entry if isinstance(entry, list) else [entry]:
+            _split_spec(part, "decoders")  # a SpecError for an entry without 'name'
     decoders = [build_decoder(d) for d in spec.decoders]
-    measures = tuple(UNCERTAINTY.build(n, **p) for n, p in map(_split_spec, spec.uncertainty))
-    for family, items in (("decoder", decoders), ("uncertainty measure", measures), ("task", [t.task for t in task_runs])):
-        ids = [i.id for i in items]
+    measures = tuple(UNCERTAINTY.build(n, **p) for n, p in (_split_spec(u, "uncertainty") for u in spec.uncertainty))
+    named = {
+        "model": spec.models,
+        "seed": [str(s) for s in spec.seeds],
+        "task": [t.task.id for t in task_runs],
+        "decoder": [d.id for d in decoders],
+        "uncertainty measure": [m.id for m in measures],
+    }
+    for family, ids in named.items():
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise SpecError(f"sweep spec: {family} listed twice: {', '.join(dupes)}")

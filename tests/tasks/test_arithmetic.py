@@ -43,11 +43,14 @@ def evaluate(start: int, ops: list[str], operands: list[int]) -> list[int]:
 def test_registry_lookup_and_did_you_mean():
     entry = TASKS.get("arithmetic")
     assert entry.factory is Arithmetic
-    assert entry.params == {"digits": 1, "steps": 2, "ops": "+-", "n_examples": 200, "seed": 0}
+    assert entry.params == {
+        "digits": 1, "steps": 1, "ops": "+-", "style": "expression", "num_fewshot": 4, "n_examples": 200, "seed": 0
+    }
     with pytest.raises(UnknownMethodError, match="did you mean 'arithmetic'"):
         TASKS.get("arithmetc")
     assert (
-        TASKS.build("arithmetic", digits=2).id == "arithmetic(digits=2,n_examples=200,ops=+-,seed=0,steps=2)"
+        TASKS.build("arithmetic", digits=2).id
+        == "arithmetic(digits=2,n_examples=200,num_fewshot=4,ops=+-,seed=0,steps=1,style=expression)"
     )
 
 
@@ -147,12 +150,24 @@ def test_invalid_split_and_limit():
         Arithmetic().load("test", limit=-2)
 
 
-def test_prompt_and_stop():
-    task = Arithmetic()
+def test_word_prompt_and_stop():
+    task = Arithmetic(style="word", num_fewshot=0)
     example = task.load("test", limit=1)[0]
     assert task.prompt(example) == f"Question: {example['question']}\nAnswer with a single number.\nAnswer:"
-    assert {"Question:", "\n\n"} <= set(task.stop)
+    assert {"Question:", "\n\n"} <= set(task.stop) and "\n" not in task.stop
     assert task.primary_metric == "exact_match" and isinstance(task.version, str)
+
+
+def test_expression_prompt_has_fewshot_from_train_and_stops_at_newline():
+    task = Arithmetic(num_fewshot=2)
+    example = task.load("test", limit=1)[0]
+    shots = task.load("train", limit=2)
+    expected = "".join(f"{s['expression']} = {s['answer']}\n\n" for s in shots) + f"{example['expression']} ="
+    assert task.prompt(example) == expected
+    assert "\n" in task.stop
+    # the expression evaluates (Python precedence, parentheses where added) to the answer
+    for ex in Arithmetic(ops="+-*", steps=3).load("test", limit=50):
+        assert eval(ex["expression"]) == ex["answer"]
 
 
 @pytest.mark.parametrize(
@@ -178,7 +193,7 @@ def test_prompt_and_stop():
     ],
 )
 def test_score_hand_written(text, right):
-    task = Arithmetic()
+    task = Arithmetic(style="word")
     example = {"id": "x", "question": "…", "answer": 15, "start": 6, "ops": ["+", "+"], "operands": [2, 7]}
     assert task.score(example, text) == {"exact_match": float(right)}
 

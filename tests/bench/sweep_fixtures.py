@@ -1,0 +1,26 @@
+"""Small sweeps over the tiny model, shared by the runner, tracking, CLI and resume tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+
+def tiny_sweep(model_dir: Path, *, name: str = "tiny", limit: int = 6, seeds=(0,), **overrides) -> dict:
+    spec = {
+        "name": name,
+        "models": [str(model_dir)],
+        "tasks": [{"name": "arithmetic", "limit": limit, "max_new_tokens": 4, "num_fewshot": 1}],
+        "decoders": ["greedy", {"name": "temperature", "temperature": 0.7}],
+        "uncertainty": ["max_sequence_prob", "mean_token_entropy"],
+        "seeds": list(seeds),
+        "batch_size": 4,
+    }
+    spec.update(overrides)
+    return spec
+
+
+def write(spec: dict, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(spec))
+    return path

@@ -1,0 +1,87 @@
+"""The generation loop against independent references: transformers' own greedy ``generate``
+and a full forward pass recomputing every recorded log-prob and entropy."""
+
+import pytest
+import torch
+
+from entropy_bench.generation import generate
+from entropy_bench.methods.registry import DECODERS
+from entropy_bench.models.hf import load_model
+
+PROMPTS = ["1 + 2 =", "Question: Tom has 3 apples. He gets", "Lena"]
+
+
+@pytest.fixture(scope="module")
+def lm(tiny_model_dir):
+    return load_model(str(tiny_model_dir))
+
+
+def test_greedy_matches_transformers_generate(lm):
+    ours = generate(lm, PROMPTS, DECODERS.build("greedy"), seeds=[0, 1, 2], max_new_tokens=12)
+    batch = lm.tokenizer(PROMPTS, return_tensors="pt", padding=True)
+    ref = lm.model.generate(**batch, do_sample=False, max_new_tokens=12, pad_token_id=lm.tokenizer.pad_token_id)
+    for row, gen in enumerate(ours):
+        expected = ref[row, batch["input_ids"].shape[1]:].tolist()
+        assert gen.token_ids == expected[: len(gen.token_ids)]
+
+
+def _reference_stats(lm, prompt: str, tokens: list[int], temperature: float = 1.0):
+    """log p(x_t) and H_t from one unpadded forward pass over prompt + tokens (batch of one)."""
+    ids = lm.tokenizer(prompt, return_tensors="pt")["input_ids"]
+    full = torch.cat([ids, torch.tensor([tokens])], dim=1)
+    with torch.no_grad():
+        logits = lm.model(full).logits[0, ids.shape[1] - 1 : -1].double()
+    logp = logits.log_softmax(-1)
+    chosen = logp.gather(-1, torch.tensor(tokens).unsqueeze(-1)).squeeze(-1)
+    entropy = -(logp.exp() * logp).sum(-1)
+    warped = (logits / temperature).log_softmax(-1)
+    wchosen = warped.gather(-1, torch.tensor(tokens).unsqueeze(-1)).squeeze(-1)
+    return chosen, entropy, wchosen, -(warped.exp() * warped).sum(-1), logp.topk(5, dim=-1).values
+
+
+@pytest.mark.parametrize("decoder", ["greedy", {"name": "temperature", "temperature": 0.5}])
+def test_recorded_stats_equal_a_full_forward_pass(lm, decoder):
+    from entropy_bench.methods.decoders.base import build_decoder
+
+    dec = build_decoder(decoder)
+    gens = generate(lm, PROMPTS, dec, seeds=[3, 4, 5], max_new_tokens=10)
+    for prompt, gen in zip(PROMPTS, gens):
+        logp, entropy, wlogp, wentropy, top5 = _reference_stats(lm, prompt, gen.token_ids, getattr(dec, "temperature", 1.0))
+        torch.testing.assert_close(torch.tensor(gen.logprob).double(), logp, atol=1e-4, rtol=0)
+        torch.testing.assert_close(torch.tensor(gen.entropy).double(), entropy, atol=1e-4, rtol=0)
+        if dec.name == "greedy":
+            assert gen.warped_entropy == pytest.approx([0.0] * len(gen.token_ids), abs=1e-6)
+            assert gen.warped_logprob == pytest.approx([0.0] * len(gen.token_ids), abs=1e-6)
+        else:
+            torch.testing.assert_close(torch.tensor(gen.warped_logprob).double(), wlogp, atol=1e-4, rtol=0)
+            torch.testing.assert_close(torch.tensor(gen.warped_entropy).double(), wentropy, atol=1e-4, rtol=0)
+        torch.testing.assert_close(torch.tensor(gen.top_logprobs).double(), top5, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("decoder", ["greedy", {"name": "temperature", "temperature": 1.0}])
+def test_rows_do_not_depend_on_batch_composition(lm, decoder):
+    from entropy_bench.methods.decoders.base import build_decoder
+
+    dec = build_decoder(decoder)
+    together = generate(lm, PROMPTS, dec, seeds=[10, 11, 12], max_new_tokens=10)
+    alone = [generate(lm, [p], dec, seeds=[s], max_new_tokens=10)[0] for p, s in zip(PROMPTS, [10, 11, 12])]
+    assert [g.token_ids for g in together] == [g.token_ids for g in alone]
+
+
+def test_sampling_depends_on_the_row_seed(lm):
+    dec = DECODERS.build("temperature", temperature=2.0)
+    a = generate(lm, [PROMPTS[0]] * 4, dec, seeds=[1, 2, 3, 4], max_new_tokens=8)
+    assert len({tuple(g.token_ids) for g in a}) > 1
+
+
+def test_stop_string_cuts_text_and_tokens(lm):
+    free = generate(lm, [PROMPTS[1]], DECODERS.build("greedy"), seeds=[0], max_new_tokens=12)[0]
+    assert len(free.text) > 4
+    stop = free.text[3:5]
+    cut = generate(lm, [PROMPTS[1]], DECODERS.build("greedy"), seeds=[0], max_new_tokens=12, stop=[stop])[0]
+    assert cut.finish_reason == "stop"
+    assert cut.text == free.text[: free.text.find(stop)]
+    assert cut.token_ids == free.token_ids[: len(cut.token_ids)]
+    decoded = lm.tokenizer.decode(cut.token_ids)
+    assert decoded.startswith(cut.text) and len(lm.tokenizer.decode(cut.token_ids[:-1])) < len(cut.text) + len(stop)
+    assert len(cut.logprob) == len(cut.entropy) == len(cut.token_ids)
