@@ -87,6 +87,35 @@ def table(
         typer.echo(text)
 
 
+@app.command()
+def compare(
+    experiment: str = typer.Argument("default", help="MLflow experiment (= sweep name)."),
+    baseline: Path = typer.Option(Path("results/baselines/default.csv"), help="Baseline table (bench table --format csv)."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
+    parent: Optional[str] = typer.Option(None, help="Only the cells of this parent run."),
+) -> None:
+    """Compare an experiment's table with a baseline; exit 1 if a metric regressed beyond the baseline CI."""
+    import pandas as pd
+
+    from entropy_bench.compare import compare as compare_tables
+    from entropy_bench.compare import regressions
+    from entropy_bench.tables import load_examples, summarise
+
+    if not baseline.exists():
+        _fail(f"baseline {str(baseline)!r} does not exist (write one with: bench table {experiment} --format csv -o {baseline})")
+    try:
+        current = summarise(load_examples(tracking_uri, experiment, parent))
+    except LookupError as err:
+        _fail(str(err))
+    report = compare_tables(current, pd.read_csv(baseline))
+    typer.echo(report.to_markdown(index=False, floatfmt=".3f"))
+    bad = regressions(report)
+    if len(bad):
+        typer.secho(f"{len(bad)} regression(s) against {baseline}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    typer.echo(f"no regression against {baseline}", err=True)
+
+
 @app.command("ls")
 def list_methods(family: Optional[str] = typer.Argument(None, help=f"One of: {', '.join(FAMILIES)}.")) -> None:
     """List methods, tasks or models: name, one-line summary, paper, parameters."""

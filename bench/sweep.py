@@ -121,17 +121,23 @@ def _split_spec(spec: MethodSpec, field: str) -> tuple[str, dict[str, Any]]:
     return params.pop("name"), params
 
 
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def _task_run(spec: MethodSpec, sweep: SweepSpec) -> TaskRun:
     name, params = _split_spec(spec, "tasks")
     settings = {k: params.pop(k) for k in RUN_SETTINGS if k in params}
     task = TASKS.build(name, **params)
     limit = settings.get("limit", sweep.limit)
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
+    if limit is not None and not _positive_int(limit):
         raise InvalidParameterError(name, "limit", f"must be an integer >= 1, got {limit!r}")
     max_new = settings.get("max_new_tokens", sweep.max_new_tokens)
-    if not isinstance(max_new, int) or max_new < 1:
+    if not _positive_int(max_new):
         raise InvalidParameterError(name, "max_new_tokens", f"must be an integer >= 1, got {max_new!r}")
     split = settings.get("split", sweep.split) or task.default_split
+    if split not in task.splits:
+        raise InvalidParameterError(name, "split", f"must be one of {', '.join(task.splits)}, got {split!r}")
     optional = settings.get("optional", False)
     if not isinstance(optional, bool):
         raise InvalidParameterError(name, "optional", f"must be true or false, got {optional!r}")

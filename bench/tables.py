@@ -80,7 +80,7 @@ def summarise(examples: pd.DataFrame, n_resamples: int = 1000, seed: int = 0) ->
     return pd.DataFrame(rows).sort_values(list(ROW_KEYS), ignore_index=True)
 
 
-def _metric_columns(summary: pd.DataFrame) -> list[str]:
+def metric_columns(summary: pd.DataFrame) -> list[str]:
     skip = set(ROW_KEYS) | {"n", "seeds"}
     return [c for c in summary.columns if c not in skip and not c.endswith(("_ci_low", "_ci_high"))]
 
@@ -88,7 +88,7 @@ def _metric_columns(summary: pd.DataFrame) -> list[str]:
 def display(summary: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """``mean [low, high]`` strings; the model column only when the table has several models."""
     out = summary[[k for k in ROW_KEYS if k != "model" or summary["model"].nunique() > 1] + ["n"]].copy()
-    for col in _metric_columns(summary):
+    for col in metric_columns(summary):
         out[col] = [
             "–" if pd.isna(v) else f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
             for v, lo, hi in zip(summary[col], summary[f"{col}_ci_low"], summary[f"{col}_ci_high"])

@@ -91,8 +91,10 @@ class Entry:
 
     @property
     def summary(self) -> str:
-        doc = (self.factory.__doc__ or "").strip()
-        return doc.splitlines()[0] if doc else ""
+        doc = self.factory.__dict__.get("__doc__") or ""
+        if doc.startswith(f"{self.factory.__name__}("):  # dataclass's generated signature
+            doc = ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
 
     @property
     def params(self) -> dict[str, Any]:
@@ -122,12 +124,13 @@ class Entry:
         missing = [k for k, v in known.items() if v is dataclasses.MISSING and k not in params]
         if missing:
             raise InvalidParameterError(self.name, missing[0], "required parameter is missing")
-        try:
-            return self.factory(**params)
-        except InvalidParameterError:
-            raise
-        except (TypeError, ValueError) as err:
-            raise InvalidParameterError(self.name, next(iter(params), "?"), str(err)) from err
+        for key, value in params.items():
+            default = known[key]
+            if isinstance(default, (int, float)) and not isinstance(default, bool):
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if not ok:
+                    raise InvalidParameterError(self.name, key, f"must be a number, got {value!r}")
+        return self.factory(**params)
 
 
 class Registry:

@@ -28,6 +28,7 @@ class Task(Method):
     primary_metric: ClassVar[str] = "exact_match"
     stop: ClassVar[tuple[str, ...]] = ()
     default_split: ClassVar[str] = "test"
+    splits: ClassVar[tuple[str, ...]] = ("train", "test")
 
     def load(self, split: str, limit: int | None = None) -> list[dict[str, Any]]:
         raise NotImplementedError
