@@ -7,7 +7,11 @@ resampling whole examples (all seeds of a drawn example together):
 
 - the task's primary metric (``correct``): mean over rows;
 - ``AUROC <measure>``: AUROC of the measure's score for detecting errors (metrics.uq.auroc);
-- ``mean entropy``: the mean per-token entropy of the generations (nats).
+- ``mean entropy``: the mean per-token entropy of the generations (nats);
+- ``Δ accuracy``: paired difference to a reference decoder of the same (model, task), by
+  default ``greedy``: per example, accuracy averaged over seeds, minus the reference's, on the
+  examples both rows share; its CI resamples those examples. A difference whose CI excludes
+  0 is significant at the 5 % level and is starred in the rendered table.
 """
 
 from __future__ import annotations
@@ -56,8 +60,11 @@ def load_examples(tracking_uri: str | None, experiment: str, parent_run_id: str 
     return pd.concat(frames, ignore_index=True)
 
 
-def summarise(examples: pd.DataFrame, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """One row per (model, task, decoder): each metric's value and CI (``<m>``, ``<m>_ci_low``, ``<m>_ci_high``)."""
+def summarise(
+    examples: pd.DataFrame, n_resamples: int = 1000, seed: int = 0, reference: str | None = "greedy"
+) -> pd.DataFrame:
+    """One row per (model, task, decoder): each metric's value and CI (``<m>``, ``<m>_ci_low``,
+    ``<m>_ci_high``), plus ``Δ accuracy`` against ``reference`` where that decoder is present."""
     measures = [c for c in examples.columns if c.startswith("uq:")]
     rows = []
     for keys, group in examples.groupby(list(ROW_KEYS), sort=False):
@@ -71,13 +78,28 @@ def summarise(examples: pd.DataFrame, n_resamples: int = 1000, seed: int = 0) ->
             stats[f"AUROC {m[3:]}"] = (auroc, (group[m].to_numpy(dtype=float), correct))
         if "mean_entropy" in group:
             stats["mean entropy"] = (np.mean, (group["mean_entropy"].to_numpy(dtype=float),))
+        ref = examples[
+            (examples["model"] == keys[0]) & (examples["task"] == keys[1]) & (examples["decoder"] == reference)
+        ]
+        if len(ref) and keys[2] != reference:
+            ours, theirs = _per_example_accuracy(group), _per_example_accuracy(ref)
+            shared = ours.index.intersection(theirs.index)
+            delta = (ours[shared] - theirs[shared]).to_numpy()
+            stats[f"Δ accuracy vs {reference}"] = (np.mean, (delta,))
+            clusters_of = {f"Δ accuracy vs {reference}": shared.to_numpy()}
+        else:
+            clusters_of = {}
         for name, (fn, arrays) in stats.items():
             row[name] = fn(*arrays)
             row[f"{name}_ci_low"], row[f"{name}_ci_high"] = bootstrap_ci(
-                fn, *arrays, clusters=clusters, n_resamples=n_resamples, seed=seed
+                fn, *arrays, clusters=clusters_of.get(name, clusters), n_resamples=n_resamples, seed=seed
             )
         rows.append(row)
     return pd.DataFrame(rows).sort_values(list(ROW_KEYS), ignore_index=True)
+
+
+def _per_example_accuracy(group: pd.DataFrame) -> pd.Series:
+    return group.groupby("id")["correct"].mean()
 
 
 def metric_columns(summary: pd.DataFrame) -> list[str]:
@@ -89,8 +111,10 @@ def display(summary: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """``mean [low, high]`` strings; the model column only when the table has several models."""
     out = summary[[k for k in ROW_KEYS if k != "model" or summary["model"].nunique() > 1] + ["n"]].copy()
     for col in metric_columns(summary):
+        star = col.startswith("Δ")
         out[col] = [
-            "–" if pd.isna(v) else f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+            "–" if pd.isna(v) else f"{v:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]{'*' if lo > 0 or hi < 0 else ''}"
+            if star else f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
             for v, lo, hi in zip(summary[col], summary[f"{col}_ci_low"], summary[f"{col}_ci_high"])
         ]
     return out

@@ -217,6 +217,12 @@ class Arithmetic(Task):
         return context + self._format(example)
 
     def score(self, example: dict[str, Any], text: str) -> dict[str, float]:
+        return {"exact_match": float(self._answer(text) == example["answer"])}
+
+    def extract(self, text: str) -> str:
+        return str(self._answer(text))
+
+    def _answer(self, text: str) -> Fraction | None:
         for s in self.stop:
             text = text.split(s)[0]
-        return {"exact_match": float(extract_answer(text) == example["answer"])}
+        return extract_answer(text)

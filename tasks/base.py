@@ -7,6 +7,7 @@ of every cache key, loads examples, formats prompts and scores generated text:
     load(split, limit) -> list[example]      each example is a dict with a unique "id"
     prompt(example)    -> str                 the full prompt, few-shot context included
     score(example, text) -> {metric: value}   with ``primary_metric`` among the keys
+    extract(text)      -> str                 the answer that ``score`` compares (for reports)
 
 ``primary_metric`` (1 = right, 0 = wrong) is the correctness that uncertainty measures are
 evaluated against (AUROC of score vs error).
@@ -14,6 +15,7 @@ evaluated against (AUROC of score vs error).
 
 from __future__ import annotations
 
+import abc
 import os
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,21 +25,24 @@ from entropy_bench.methods.registry import Method, Registry
 TASKS = Registry("task", "entropy_bench.tasks")
 
 
-class Task(Method):
+class Task(Method, abc.ABC):
     version: ClassVar[str] = "0"
     primary_metric: ClassVar[str] = "exact_match"
     stop: ClassVar[tuple[str, ...]] = ()
     default_split: ClassVar[str] = "test"
     splits: ClassVar[tuple[str, ...]] = ("train", "test")
 
-    def load(self, split: str, limit: int | None = None) -> list[dict[str, Any]]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def load(self, split: str, limit: int | None = None) -> list[dict[str, Any]]: ...
 
-    def prompt(self, example: dict[str, Any]) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def prompt(self, example: dict[str, Any]) -> str: ...
 
-    def score(self, example: dict[str, Any], text: str) -> dict[str, float]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def score(self, example: dict[str, Any], text: str) -> dict[str, float]: ...
+
+    @abc.abstractmethod
+    def extract(self, text: str) -> str: ...
 
 
 def data_dir() -> Path | None:

@@ -197,3 +197,7 @@ class GSM8K(Task):
             "exact_match_strict": exact_match(extract_strict(text), example["answer"]),
             "exact_match_flexible": exact_match(extract_flexible(text), example["answer"]),
         }
+
+    def extract(self, text: str) -> str:
+        """The flexible-extract answer (the primary metric's)."""
+        return extract_flexible(truncate_at_stop(text, self.stop))

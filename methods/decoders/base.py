@@ -89,7 +89,7 @@ class Chain(Decoder):
 
     def observe(self, state: ChainState, logits: torch.Tensor, tokens: torch.Tensor) -> ChainState:
         """Each decoder observes the logits it was given at this step (kept by :meth:`__call__`):
-        in ``temperature|mirostat`` Mirostat's surprise is that of the tempered distribution."""
+        in ``temperature+mirostat`` Mirostat's surprise is that of the tempered distribution."""
         parts = zip(self.decoders, state.states, state.inputs, strict=True)
         return ChainState([d.observe(s, x, tokens) for d, s, x in parts], [])
 

@@ -63,9 +63,9 @@ class EntropyBand(Decoder):
     ``lower``, T < 1 pulls an incoherent one (H > upper) down to ``upper``. No token is masked.
     Derive the band from reference text with :func:`band_from_reference`.
 
-    The paper's algorithm intervenes on a smoothed entropy and switches between greedy decoding
-    and sampling; this single-step version uses the step's own entropy and the smallest change
-    of temperature that lands on the band.
+    The intervention is this suite's single-step rule, not the paper's algorithm: it reads the
+    step's own entropy (no smoothing window, no look-back) and makes the smallest change of
+    temperature that lands on the band.
     """
 
     lower: float

@@ -27,7 +27,8 @@ class _Mirostat(Decoder):
     drawn from the truncated, renormalised distribution q, its observed surprise is
     s = −log2 q(x) and ``μ ← μ − eta · (s − tau)``: above-target surprise tightens the
     truncation, below-target loosens it. (The authors' reference code measures s under the
-    untruncated distribution instead; llama.cpp, like us, uses q.)
+    untruncated distribution instead; llama.cpp, like us, uses q.) A token outside the kept set
+    (padding after EOS) has infinite surprise and sends its row's μ to −∞: greedy from then on.
     """
 
     tau: float = 3.0
@@ -43,7 +44,9 @@ class _Mirostat(Decoder):
     def keep(self, logits: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def __call__(self, logits: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(
+        self, logits: torch.Tensor, state: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         mu = self.init_state(logits.shape[0], logits.device) if state is None else state
         return mask_outside(logits, self.keep(logits, mu)), mu
 
@@ -62,7 +65,7 @@ class Mirostat(_Mirostat):
     ``ŝ = Σ_i t_i b_i / Σ_i t_i²`` with t_i = log((i+1)/i) and b_i = log(p_(i)/p_(i+1)),
     i = 1 … m−1 (pairs with p_(i+1) = 0 are left out). With ε̂ = ŝ − 1 and N = V,
 
-        k = ((ε̂ · 2^μ) / (1 − N^(−ε̂)))^(1/ŝ)        (ε̂/(1 − N^(−ε̂)) → 1/ln N as ε̂ → 0)
+        k = ((ε̂ · 2^μ) / (1 − N^(−ε̂)))^(1/ŝ)      (ε̂ / (1 − N^(−ε̂)) → 1/ln N as ε̂ → 0)
 
     and the ``round(k) + 1`` most probable tokens are kept (as in the authors' code), at most V.
     See the shared feedback loop for how μ follows the observed surprise.

@@ -23,10 +23,12 @@ from entropy_bench.methods.registry import DECODERS, require
 class TopH(Decoder):
     """Keep the most probable tokens while their cumulative entropy stays within ``top_h · H``.
 
-    Candidates are the ``top_k`` most probable tokens (``None``: the whole vocabulary), with
+    Candidates are the ``top_k`` most probable tokens (``top_k ≥ V``: all of them), with
     p = softmax of their logits and H = −Σ p log p over them. Sorted p_(1) ≥ p_(2) ≥ …, token (i)
     is kept iff ``Σ_{j≤i} −p_(j) log p_(j) ≤ top_h · H``; token (1) always. Tokens tied in
-    probability are ordered as ``torch.topk`` returns them.
+    probability are ordered as ``torch.topk`` returns them. H is taken as the total of the same
+    partial sums rather than from ``softmax_stats``: a separately rounded H makes near-one-hot
+    rows (H ~ 1e-6) keep or drop their whole tail at random, and ``top_h = 1`` drop candidates.
 
     This is the rule of transformers' ``TopHLogitsWarper``, whose candidate cap is fixed at 100
     (our default ``top_k``). Its documentation instead describes bounding the entropy of the
@@ -35,21 +37,18 @@ class TopH(Decoder):
     """
 
     top_h: float = 0.4
-    top_k: int | None = 100
+    top_k: int = 100
 
     def __post_init__(self):
         require(0 < self.top_h <= 1, self.name, "top_h", f"must be in (0, 1], got {self.top_h}")
-        valid = self.top_k is None or (
-            isinstance(self.top_k, int) and not isinstance(self.top_k, bool) and self.top_k >= 1
-        )
-        require(valid, self.name, "top_k", f"must be an integer ≥ 1 or None, got {self.top_k!r}")
+        valid = isinstance(self.top_k, int) and not isinstance(self.top_k, bool) and self.top_k >= 1
+        require(valid, self.name, "top_k", f"must be an integer ≥ 1, got {self.top_k!r}")
 
     def warp(self, logits: torch.Tensor) -> torch.Tensor:
-        vocab = logits.shape[-1]
-        top_logits, top_index = logits.topk(vocab if self.top_k is None else min(self.top_k, vocab), dim=-1)
-        stats = softmax_stats(top_logits)
-        logp = top_logits.float() - stats.lse.unsqueeze(-1)
+        top_logits, top_index = logits.topk(min(self.top_k, logits.shape[-1]), dim=-1)
+        lse = softmax_stats(top_logits).lse
+        logp = top_logits.to(lse.dtype) - lse.unsqueeze(-1)
         partial = torch.where(logp > float("-inf"), -logp.exp() * logp, 0.0).cumsum(dim=-1)
-        within = partial <= self.top_h * stats.entropy.unsqueeze(-1)
+        within = partial <= self.top_h * partial[..., -1:]
         keep = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, top_index, within)
         return mask_outside(logits, keep)

@@ -79,6 +79,19 @@ def ref_cluster_ci(statistic, arrays, ids, n_resamples=N_RESAMPLES, seed=SEED):
 # --- summarise -------------------------------------------------------------------------------
 
 
+def test_paired_delta_against_greedy_by_hand():
+    summary = summarise(examples(), n_resamples=N_RESAMPLES, seed=SEED).set_index("decoder")
+    # temperature's accuracy per example, averaged over its two seeds, minus greedy's
+    deltas = {"q1": 0.5 - 0, "q2": 0.5 - 1, "q3": 0.5 - 1, "q4": 1 - 1, "q5": 0.5 - 0}
+    col = "Δ accuracy vs greedy"
+    assert summary.loc[TEMP, col] == pytest.approx(np.mean(list(deltas.values())))
+    low, high = ref_cluster_ci(np.mean, [np.array(list(deltas.values()))], list(deltas))
+    assert (summary.loc[TEMP, f"{col}_ci_low"], summary.loc[TEMP, f"{col}_ci_high"]) == pytest.approx((low, high))
+    assert np.isnan(summary.loc[GREEDY, col])  # the reference has no delta to itself
+    shown = render(summarise(examples(), n_resamples=N_RESAMPLES, seed=SEED), "md")
+    assert "+0.000 [" in shown and "]*" not in shown  # not significant, so not starred
+
+
 @pytest.fixture(scope="module")
 def summary() -> pd.DataFrame:
     return summarise(examples(), n_resamples=N_RESAMPLES, seed=SEED)
@@ -107,7 +120,7 @@ def test_every_value_and_ci_matches_an_independent_computation(summary):
     s = summary
     metrics = ["accuracy", "AUROC msp", "AUROC mte", "mean entropy"]
     expected_columns = ["model", "task", "decoder", "n", "seeds"] + [
-        c for m in metrics for c in (m, f"{m}_ci_low", f"{m}_ci_high")
+        c for m in metrics + ["Δ accuracy vs greedy"] for c in (m, f"{m}_ci_low", f"{m}_ci_high")
     ]
     assert list(s.columns) == expected_columns
     assert len(s) == 2
@@ -150,7 +163,7 @@ def test_resampling_whole_examples_not_rows():
 
 def test_without_measures_or_entropy_only_accuracy_is_reported():
     df = examples()[["model", "task", "decoder", "seed", "id", "correct"]]
-    s = summarise(df, n_resamples=20, seed=0)
+    s = summarise(df, n_resamples=20, seed=0, reference=None)
     assert list(s.columns) == ["model", "task", "decoder", "n", "seeds", "accuracy", "accuracy_ci_low", "accuracy_ci_high"]
 
 

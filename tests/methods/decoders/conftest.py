@@ -22,7 +22,7 @@ EXAMPLES: dict[str, list[dict]] = {
     "typical": [{"typical_p": 1e-9}, {"typical_p": 0.9}, {"typical_p": 1.0}],
     "epsilon": [{"epsilon": 1e-4}, {"epsilon": 0.2}, {"epsilon": 0.999}],
     "eta": [{"epsilon": 1e-4}, {"epsilon": 0.2}, {"epsilon": 0.999}],
-    "top_h": [{"top_h": 1e-9}, {"top_h": 0.4}, {"top_h": 1.0, "top_k": None}],
+    "top_h": [{"top_h": 1e-9}, {"top_h": 0.4}, {"top_h": 1.0, "top_k": 1_000_000}],
     "mirostat": [{"tau": 0.01, "eta": 1.0}, {"tau": 3.0, "eta": 0.1}, {"tau": 30.0, "eta": 0.1}],
     "mirostat_v2": [{"tau": 0.01, "eta": 1.0}, {"tau": 3.0, "eta": 0.1}, {"tau": 30.0, "eta": 0.1}],
     "entropy_band": [{"lower": 0.0, "upper": 0.0}, {"lower": 0.5, "upper": 1.5}, {"lower": 8.0, "upper": 9.0}],
@@ -35,7 +35,8 @@ EXAMPLES: dict[str, list[dict]] = {
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "decoder" in metafunc.fixturenames:
-        decoders = [DECODERS.build(name, **params) for name in DECODERS.names() for params in EXAMPLES.get(name, [{}])]
+        names = DECODERS.names()
+        decoders = [DECODERS.build(name, **params) for name in names for params in EXAMPLES.get(name, [{}])]
         metafunc.parametrize("decoder", decoders, ids=str)
 
 
@@ -54,6 +55,7 @@ def tiny_lm() -> GPT2LMHeadModel:
     """A randomly initialised 2-layer GPT-2 over 100 tokens; no EOS, so every sequence runs to its length."""
     torch.manual_seed(0)
     config = GPT2Config(
-        vocab_size=100, n_positions=32, n_embd=16, n_layer=2, n_head=2, bos_token_id=0, eos_token_id=None, pad_token_id=0
+        vocab_size=100, n_positions=32, n_embd=16, n_layer=2, n_head=2,
+        bos_token_id=0, eos_token_id=None, pad_token_id=0,
     )
     return GPT2LMHeadModel(config).eval()

@@ -26,7 +26,7 @@ def test_candidates_are_the_top_k_renormalised():
     # 0.938, 1.168 against 1.052 → three tokens. Top two only, renormalised to (0.625, 0.375):
     # H = 0.662, partial sums 0.294, 0.662 against 0.595 → the top token alone.
     logits = torch.tensor([[0.5, 0.3, 0.1, 0.1]]).log()
-    whole = TopH(top_h=0.9, top_k=None)(logits)[0].isfinite()
+    whole = TopH(top_h=0.9, top_k=4)(logits)[0].isfinite()
     assert whole[0, :2].all() and whole.sum().item() == 3
     assert TopH(top_h=0.9, top_k=2)(logits)[0].isfinite().tolist() == [[True, False, False, False]]
 

@@ -1,0 +1,37 @@
+import torch
+
+from entropy_bench.methods.decoders.base import Chain, build_decoder, mask_outside
+from entropy_bench.methods.decoders.mirostat import MirostatV2
+from entropy_bench.methods.decoders.temperature import Temperature
+
+NEG_INF = float("-inf")
+
+
+def test_mask_outside_keeps_the_argmax_or_the_given_token():
+    logits = torch.tensor([[1.0, 3.0, 2.0], [0.0, 5.0, 1.0]])
+    nothing = torch.zeros_like(logits, dtype=torch.bool)
+    assert mask_outside(logits, nothing).isfinite().tolist() == [[False, True, False], [False, True, False]]
+    chosen = mask_outside(logits, nothing, always=torch.tensor([0, 2]))
+    assert chosen.tolist() == [[1.0, NEG_INF, NEG_INF], [NEG_INF, NEG_INF, 1.0]]
+    assert not nothing.any(), "mask_outside mutated keep"
+
+
+def test_chain_observes_each_decoder_on_the_logits_it_was_given():
+    # In temperature+mirostat_v2, Mirostat's surprise is that of the tempered distribution.
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0], [0.0, 0.5, 1.0, 1.5]])
+    tokens = torch.tensor([1, 2])
+    mirostat = MirostatV2(tau=1.0, eta=0.5)
+    chain = Chain((Temperature(temperature=0.5), mirostat))
+    state = chain.init_state(2, logits.device)
+    _, state = chain(logits, state)
+    observed = chain.observe(state, logits, tokens)
+    start = mirostat.init_state(2, logits.device)
+    torch.testing.assert_close(observed.states[1], mirostat.observe(start, logits / 0.5, tokens))
+    assert not torch.allclose(observed.states[1], mirostat.observe(start, logits, tokens))
+
+
+def test_build_decoder_from_specs():
+    assert build_decoder("greedy").id == "greedy"
+    assert build_decoder({"name": "top_k", "top_k": 5}).id == "top_k(top_k=5)"
+    chain = build_decoder([{"name": "temperature", "temperature": 0.7}, {"name": "min_p", "min_p": 0.05}])
+    assert chain.id == "temperature(temperature=0.7)+min_p(min_p=0.05)"
