@@ -7,7 +7,8 @@ resampling whole examples (all seeds of a drawn example together):
 
 - the task's primary metric (``correct``): mean over rows;
 - ``AUROC <measure>``: AUROC of the measure's score for detecting errors (metrics.uq.auroc);
-- ``mean entropy``: the mean per-token entropy of the generations (nats);
+- ``mean entropy``: the mean per-token entropy of the model's distribution (nats), and
+  ``mean warped entropy``: of the decoder's output distribution (0 for greedy);
 - ``Δ accuracy``: paired difference to a reference decoder of the same (model, task), by
   default ``greedy``: per example, accuracy averaged over seeds, minus the reference's, on the
   examples both rows share; its CI resamples those examples. A difference whose CI excludes
@@ -76,8 +77,9 @@ def summarise(
         stats = {"accuracy": (np.mean, (correct,))}
         for m in measures:
             stats[f"AUROC {m[3:]}"] = (auroc, (group[m].to_numpy(dtype=float), correct))
-        if "mean_entropy" in group:
-            stats["mean entropy"] = (np.mean, (group["mean_entropy"].to_numpy(dtype=float),))
+        for column, name in (("mean_entropy", "mean entropy"), ("mean_warped_entropy", "mean warped entropy")):
+            if column in group:
+                stats[name] = (np.mean, (group[column].to_numpy(dtype=float),))
         ref = examples[
             (examples["model"] == keys[0]) & (examples["task"] == keys[1]) & (examples["decoder"] == reference)
         ]

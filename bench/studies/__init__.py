@@ -1,0 +1,1 @@
+"""Small studies that go beyond a sweep table: Mirostat surprise control, EAD cost curves, decoder overhead."""
