@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import math
 from typing import ClassVar
@@ -20,7 +21,7 @@ URL = "https://arxiv.org/abs/2007.14966"
 
 
 @dataclasses.dataclass(frozen=True)
-class _Mirostat(Decoder):
+class _Mirostat(Decoder, abc.ABC):
     """The feedback loop both versions share; subclasses choose the kept set from μ.
 
     State: μ[B], the per-row surprise budget in bits, initialised to 2·``tau``. After token x is
@@ -41,8 +42,9 @@ class _Mirostat(Decoder):
     def init_state(self, batch_size: int, device: torch.device) -> torch.Tensor:
         return torch.full((batch_size,), 2 * self.tau, device=device)
 
+    @abc.abstractmethod
     def keep(self, logits: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Boolean mask [B, V] of the tokens kept at threshold μ[B]."""
 
     def __call__(
         self, logits: torch.Tensor, state: torch.Tensor | None = None
