@@ -56,7 +56,12 @@ def load_rows(split: str) -> list[dict[str, str]]:
     """All rows of ``split`` as ``{"question", "answer"}`` dicts, in dataset order."""
     import datasets  # heavy; imported only when data is actually loaded
 
-    rows = datasets.load_dataset(**dataset_arguments(split))
+    from entropy_bench.hub import hub_reachable
+
+    arguments = dataset_arguments(split)
+    if arguments["path"] == HUB_PATH and not hub_reachable():
+        raise ConnectionError(f"the hub is unreachable and BENCH_DATA_DIR is not set: cannot load {HUB_PATH}")
+    rows = datasets.load_dataset(**arguments)
     return [{"question": row["question"], "answer": row["answer"]} for row in rows]
 
 
