@@ -148,6 +148,66 @@ def list_methods(family: Optional[str] = typer.Argument(None, help=f"One of: {',
 
 
 @app.command()
+def kernels(
+    ops: list[str] = typer.Option(["softmax_stats", "linear_cross_entropy"], "--op", help="Ops to time (repeatable)."),
+    dtype: list[str] = typer.Option(["float32"], "--dtype", help="torch dtype names (repeatable)."),
+    repeats: int = typer.Option(5, help="Timed repeats per measurement."),
+    out_dir: Path = typer.Option(Path("results/kernels"), help="Where the CSV goes."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
+) -> None:
+    """Time (median, p20, p80) and peak memory of every kernel implementation on real vocabularies."""
+    from entropy_bench.kernel_bench import run_kernel_benchmark
+
+    try:
+        table = run_kernel_benchmark(ops, dtypes=dtype, repeats=repeats, out_dir=out_dir, tracking_uri=tracking_uri)
+    except ValueError as err:
+        _fail(str(err))
+    typer.echo(table.to_markdown(index=False, floatfmt=".4g"))
+
+
+@app.command()
+def profile(
+    batch_size: int = typer.Option(8, help="Rows of logits per step."),
+    context: int = typer.Option(256, help="KV-cache length of the timed forward step."),
+    repeats: int = typer.Option(50, help="Timed repeats."),
+    out_dir: Path = typer.Option(Path("results/decoders"), help="Where overhead.csv/.md go."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
+) -> None:
+    """Per-step time of every decoder vs the default model's forward step and vs transformers' warpers."""
+    from entropy_bench.studies.decoder_overhead import run_decoder_overhead
+
+    table = run_decoder_overhead(batch_size=batch_size, context=context, repeats=repeats, out_dir=out_dir,
+                                 tracking_uri=tracking_uri)
+    typer.echo(table.to_markdown(index=False, floatfmt=".4g"))
+
+
+STUDIES = ("mirostat", "ead")
+
+
+@app.command()
+def study(
+    name: str = typer.Argument(..., help=f"One of: {', '.join(STUDIES)}."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
+    out_dir: Optional[Path] = typer.Option(None, help="Results folder [default: results/decoders/<name>]."),
+) -> None:
+    """Run a study: 'mirostat' (surprise control of Mirostat v2 for τ ∈ {2,3,5}) or 'ead' (score vs cost)."""
+    from entropy_bench.methods.registry import UnknownMethodError
+
+    if name not in STUDIES:
+        _fail(str(UnknownMethodError("study", name, list(STUDIES))))
+    out = out_dir or Path("results/decoders") / name
+    if name == "mirostat":
+        from entropy_bench.studies.mirostat import run_mirostat_study
+
+        table = run_mirostat_study(tracking_uri=tracking_uri, out_dir=out)
+    else:
+        from entropy_bench.studies.ead import run_ead_study
+
+        table = run_ead_study(tracking_uri=tracking_uri, out_dir=out)
+    typer.echo(table.to_markdown(index=False, floatfmt=".4g"))
+
+
+@app.command()
 def ui(
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
     port: int = typer.Option(5000, help="Port."),

@@ -14,12 +14,34 @@ All statistics come from ``entropy_bench.kernels.softmax_stats`` (one code path)
 Sampling draws x_t = argmax_v (z'_t[v] + g_v) with Gumbel noise g from a generator per row,
 seeded by that row's own seed: a row's tokens do not depend on which other rows share its
 batch, so results are independent of batch size and of where a resumed run restarts.
+
+**Two models.** A decoder that declares ``large_model`` (a model spec) routes rows to a second
+model that shares the tokenizer: ``generate(..., large_lm=…)`` receives it (the runner loads it
+by that spec; no globals). Each step the small model (``lm``) runs first; then
+``use_large[B], state = decoder.route(z_small, state)`` picks the rows whose logits in use,
+z_t above, are the large model's. The large model's KV cache is kept in sync lazily: when some
+live row needs it, it runs once over every column it has not seen yet (prompt and generated
+tokens, batched with the same left padding and positions as the small model) and its last
+logits are taken for those rows. Each record then carries in ``extra``:
+
+    large_model_used[t]     whether token t came from the large model's logits
+    small_model_entropy[t]  H(softmax(z_small_t)), what the routing rule sees
+    flops_estimate_small_model = 2 · N_small · C_small
+    flops_estimate_large_model = 2 · N_large · C_large
+    flops_estimate             = their sum
+
+with N a model's parameter count (≈ 2N FLOPs per token processed, the usual forward-pass
+estimate) and C the tokens that model processed for this row: its context length (prompt
+tokens + tokens generated before the step) at the last step it was used, so prefill and
+catch-up are counted, and 0 for a model never used. Padding and the catch-up of other rows
+in the batch are batching overheads, left out so that the estimate of a row does not depend
+on its batch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 import torch
 
@@ -41,6 +63,7 @@ class Generation:
     top_ids: list[list[int]]
     top_logprobs: list[list[float]]
     finish_reason: str  # "eos" | "stop" | "length"
+    extra: dict[str, Any] = field(default_factory=dict)  # decoder-specific stats (two models: see module docstring)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -60,6 +83,34 @@ def _truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
+def large_model_of(decoder: Decoder) -> str | None:
+    """The spec of the second (large) model ``decoder`` routes rows to, or ``None``."""
+    return getattr(decoder, "large_model", None)
+
+
+@dataclass
+class _Incremental:
+    """A model with its KV cache, run over the columns of the batch it has not seen yet."""
+
+    lm: LanguageModel
+    past: Any = None
+    seen: int = 0
+
+    def last_logits(self, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+        """Logits[B, V] after ``ids[:, :C]`` (C = ids.shape[1]), feeding only ``ids[:, seen:]``;
+        left-padded rows take positions ``cumsum(attention) − 1``."""
+        positions = (attention.cumsum(-1) - 1).clamp_min(0)
+        out = self.lm(
+            input_ids=ids[:, self.seen :],
+            attention_mask=attention,
+            position_ids=positions[:, self.seen :],
+            past_key_values=self.past,
+            use_cache=True,
+        )
+        self.past, self.seen = out.past_key_values, ids.shape[1]
+        return out.logits[:, -1, :].float()
+
+
 def generate(
     lm: LanguageModel,
     prompts: Sequence[str],
@@ -69,28 +120,46 @@ def generate(
     max_new_tokens: int,
     stop: Sequence[str] = (),
     top_k: int = 5,
+    large_lm: LanguageModel | None = None,
 ) -> list[Generation]:
-    """Generate one continuation per prompt (one batch); ``seeds[i]`` drives row i's sampling."""
+    """Generate one continuation per prompt (one batch); ``seeds[i]`` drives row i's sampling.
+    ``large_lm`` is the model of a decoder that declares ``large_model`` (module docstring)."""
+    if (large_model_of(decoder) is None) != (large_lm is None):
+        raise ValueError(
+            f"decoder {decoder.id} declares large_model={large_model_of(decoder)!r} but generate() "
+            f"got large_lm={None if large_lm is None else large_lm.name!r}: pass exactly the model it declares"
+        )
+    if large_lm is not None and large_lm.tokenizer.get_vocab() != lm.tokenizer.get_vocab():
+        raise ValueError(f"models {lm.name!r} and {large_lm.name!r} do not share a tokenizer")
     tok = lm.tokenizer
     device = lm.device
     batch = tok(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
-    input_ids = batch["input_ids"].to(device)
+    ids = batch["input_ids"].to(device)
     attention = batch["attention_mask"].to(device)
-    B = input_ids.shape[0]
+    B = ids.shape[0]
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
     eos = torch.tensor(sorted(lm.eos_token_ids), device=device)
     pad = tok.pad_token_id
-
-    positions = (attention.cumsum(-1) - 1).clamp_min(0)
-    out = lm(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True)
-    past, logits = out.past_key_values, out.logits[:, -1, :].float()
-    next_pos = positions[:, -1:] + 1
+    prompt_tokens = attention.sum(-1)
+    small = _Incremental(lm)
+    large = None if large_lm is None else _Incremental(large_lm)
+    context = {name: torch.zeros(B, dtype=torch.long, device=device) for name in ("small_model", "large_model")}
 
     state = decoder.init_state(B, device)
     done = torch.zeros(B, dtype=torch.bool, device=device)
     finish = ["length"] * B
     steps: list[dict[str, torch.Tensor]] = []
-    for _ in range(max_new_tokens):
+    for t in range(max_new_tokens):
+        logits = small.last_logits(ids, attention)
+        context["small_model"] = torch.where(done, context["small_model"], prompt_tokens + t)
+        routed: dict[str, torch.Tensor] = {}
+        if large is not None:
+            use_large, state = decoder.route(logits, state)
+            use_large = use_large & ~done
+            routed = dict(large_model_used=use_large, small_model_entropy=softmax_stats(logits).entropy)
+            if bool(use_large.any()):
+                logits = torch.where(use_large.unsqueeze(-1), large.last_logits(ids, attention).to(logits.device), logits)
+                context["large_model"] = torch.where(use_large, prompt_tokens + t, context["large_model"])
         warped, state = decoder(logits, state)
         if decoder.deterministic:
             chosen = warped.argmax(dim=-1)
@@ -110,6 +179,7 @@ def generate(
                 warped_entropy=warp.entropy,
                 top_ids=top.indices,
                 top_logprobs=top.values - full.lse.unsqueeze(-1),
+                **routed,
             )
         )
         newly_eos = ~done & torch.isin(chosen, eos)
@@ -125,24 +195,31 @@ def generate(
                     done[i] = True
         if bool(done.all()):
             break
+        ids = torch.cat([ids, chosen.unsqueeze(-1)], dim=1)
         attention = torch.cat([attention, torch.ones(B, 1, dtype=attention.dtype, device=device)], dim=1)
-        out = lm(
-            input_ids=chosen.unsqueeze(-1),
-            attention_mask=attention,
-            position_ids=next_pos,
-            past_key_values=past,
-            use_cache=True,
-        )
-        past, logits = out.past_key_values, out.logits[:, -1, :].float()
-        next_pos = next_pos + 1
 
-    return [_record(tok, steps, i, finish[i], stop) for i in range(B)]
+    totals: list[dict[str, float]] = [{} for _ in range(B)]
+    if large_lm is not None:
+        flops = {name: 2.0 * m.n_params * context[name] for name, m in (("small_model", lm), ("large_model", large_lm))}
+        totals = [
+            {
+                "flops_estimate": float(flops["small_model"][i] + flops["large_model"][i]),
+                "flops_estimate_small_model": float(flops["small_model"][i]),
+                "flops_estimate_large_model": float(flops["large_model"][i]),
+            }
+            for i in range(B)
+        ]
+    return [_record(tok, steps, i, finish[i], stop, totals[i]) for i in range(B)]
 
 
-def _record(tok, steps: list[dict[str, torch.Tensor]], row: int, finish: str, stop) -> Generation:
+PER_TOKEN = ("logprob", "entropy", "warped_logprob", "warped_entropy", "top_ids", "top_logprobs")
+
+
+def _record(tok, steps: list[dict[str, torch.Tensor]], row: int, finish: str, stop, totals: dict[str, float]) -> Generation:
     """Row ``row``'s generation. The text excludes EOS and is cut at the first stop string; the
     token statistics cover the tokens that produced the kept text, plus EOS when the model
-    ended the sequence (its probability is part of P(y | x)), and at least one token."""
+    ended the sequence (its probability is part of P(y | x)), and at least one token. Per-step
+    entries other than the :class:`Generation` fields go to ``extra``, with ``totals``."""
     live = [s for s in steps if bool(s["live"][row])]
     ids = [int(s["token"][row]) for s in live]
     n_text = len(ids) - 1 if finish == "eos" else len(ids)
@@ -155,14 +232,11 @@ def _record(tok, steps: list[dict[str, torch.Tensor]], row: int, finish: str, st
     def col(key):
         return [s[key][row].tolist() for s in keep]
 
+    extra_keys = [k for k in steps[0] if k not in PER_TOKEN and k not in ("token", "live")]
     return Generation(
         text=text,
         token_ids=ids[: len(keep)],
-        logprob=col("logprob"),
-        entropy=col("entropy"),
-        warped_logprob=col("warped_logprob"),
-        warped_entropy=col("warped_entropy"),
-        top_ids=col("top_ids"),
-        top_logprobs=col("top_logprobs"),
+        **{k: col(k) for k in PER_TOKEN},
         finish_reason=finish,
+        extra={**{k: col(k) for k in extra_keys}, **totals},
     )

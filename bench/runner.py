@@ -10,6 +10,11 @@ For each cell not yet FINISHED in the tracking store:
 4. log the cell as one child run (metrics with 95 % bootstrap CIs over examples, and the
    per-example table as an artifact).
 
+A decoder that declares a ``large_model`` (two-model decoding) gets that model through
+:func:`entropy_bench.generation.generate`, loaded by the same :class:`Models`; its fingerprint
+joins the generation keys, and the cell logs the large model's share of tokens and the
+estimated FLOPs (``test/gen/large_model_fraction``, ``cost/flops_estimate*``).
+
 Models are loaded lazily, only for cells not yet in the store (their fingerprint is part of
 every cache key), so a rerun of a finished sweep loads no model, and a rerun whose
 generations are all cached makes no forward call.
@@ -30,7 +35,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from entropy_bench.cache import Cache, content_key
-from entropy_bench.generation import Generation, generate
+from entropy_bench.generation import Generation, generate, large_model_of
 from entropy_bench.metrics.bootstrap import bootstrap_ci
 from entropy_bench.metrics.uq import auroc
 from entropy_bench.models.hf import LanguageModel, describe, load_model
@@ -66,8 +71,12 @@ class Models:
         return self.loaded[name]
 
 
-def generation_key(model_fingerprint: str, prompt: str, cell: Cell, example_id: str, sample: int = 0) -> str:
+def generation_key(
+    model_fingerprint: str, prompt: str, cell: Cell, example_id: str, sample: int = 0, large_fingerprint: str | None = None
+) -> str:
+    large = {} if large_fingerprint is None else {"large_model": large_fingerprint}
     return content_key(
+        **large,
         model=model_fingerprint,
         prompt=prompt,
         decoder=cell.decoder.id,
@@ -78,10 +87,12 @@ def generation_key(model_fingerprint: str, prompt: str, cell: Cell, example_id: 
 
 
 def cell_generations(
-    cell: Cell, examples: list[dict], prompts: list[str], cache: Cache, lm: LanguageModel
+    cell: Cell, examples: list[dict], prompts: list[str], cache: Cache, lm: LanguageModel,
+    large_lm: LanguageModel | None = None,
 ) -> tuple[list[Generation], int, float]:
     """Every example's generation for ``cell``; returns (generations, n generated now, seconds)."""
-    keys = [generation_key(lm.fingerprint, p, cell, e["id"]) for e, p in zip(examples, prompts)]
+    large_fp = None if large_lm is None else large_lm.fingerprint
+    keys = [generation_key(lm.fingerprint, p, cell, e["id"], large_fingerprint=large_fp) for e, p in zip(examples, prompts)]
     found = [cache.get("generation", k) for k in keys]
     missing = [i for i, g in enumerate(found) if g is None]
     if missing:
@@ -95,6 +106,7 @@ def cell_generations(
                 seeds=[row_seed(cell.seed, examples[i]["id"]) for i in idx],
                 max_new_tokens=cell.task_run.max_new_tokens,
                 stop=cell.task_run.task.stop,
+                large_lm=large_lm,
             )
             dt = time.perf_counter() - t0
             for i, g in zip(idx, gens):
@@ -105,10 +117,13 @@ def cell_generations(
     return gens, len(missing), sum(r.get("seconds", 0.0) for r in found)
 
 
-def evaluate_cell(cell: Cell, examples: list[dict], prompts: list[str], cache: Cache, lm: LanguageModel) -> CellResult:
+def evaluate_cell(
+    cell: Cell, examples: list[dict], prompts: list[str], cache: Cache, lm: LanguageModel,
+    large_lm: LanguageModel | None = None,
+) -> CellResult:
     task = cell.task_run.task
     split = cell.task_run.split
-    gens, generated, seconds = cell_generations(cell, examples, prompts, cache, lm)
+    gens, generated, seconds = cell_generations(cell, examples, prompts, cache, lm, large_lm)
 
     scores = [task.score(e, g.text) for e, g in zip(examples, gens)]
     correct = np.array([s[task.primary_metric] for s in scores], dtype=float)
@@ -135,6 +150,10 @@ def evaluate_cell(cell: Cell, examples: list[dict], prompts: list[str], cache: C
     metrics["cost/generation_seconds"] = seconds
     if seconds > 0:
         metrics["cost/tokens_per_s"] = n_tokens / seconds
+    if large_lm is not None:  # two-model decoding: share of tokens and summed FLOPs (generation.py)
+        metrics[f"{split}/gen/large_model_fraction"] = sum(sum(g.extra["large_model_used"]) for g in gens) / n_tokens
+        for part in ("", "_small_model", "_large_model"):
+            metrics[f"cost/flops_estimate{part}"] = float(sum(g.extra[f"flops_estimate{part}"] for g in gens))
     metrics["n_examples"] = float(len(examples))
 
     per_example = [
@@ -144,9 +163,11 @@ def evaluate_cell(cell: Cell, examples: list[dict], prompts: list[str], cache: C
             **{f"uq:{k}": float(v[i]) for k, v in uq.items()},
             "n_tokens": len(g.token_ids),
             "mean_entropy": float(np.mean(g.entropy)),
+            "mean_warped_entropy": float(np.mean(g.warped_entropy)),
             "finish_reason": g.finish_reason,
             "text": g.text,
-            "target": str(e.get("answer", "")),
+            "extracted": task.extract(g.text),
+            "target": str(e.get("target", e.get("answer", ""))),
         }
         for i, (e, g, c) in enumerate(zip(examples, gens, correct))
     ]
@@ -214,9 +235,13 @@ def run_sweep(
     for cell in bar:
         bar.set_postfix_str(cell.label)
         lm = models(cell.model)
-        result = evaluate_cell(cell, *examples_of(cell.task_run), cache, lm)
+        large_name = large_model_of(cell.decoder)
+        large_lm = None if large_name is None else models(large_name)
+        result = evaluate_cell(cell, *examples_of(cell.task_run), cache, lm, large_lm)
         generated += result.generated
         tags = describe(lm)
+        if large_lm is not None:
+            tags |= {f"large_{k}": v for k, v in describe(large_lm).items()}
         tracker.log_cell(
             parent,
             cell_key=cell.key,

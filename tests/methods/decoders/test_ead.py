@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
@@ -133,6 +134,30 @@ def test_intermediate_threshold_routes_by_the_rolling_mean(pair, window):
         assert len(g.extra["large_model_used"]) == len(g.extra["small_model_entropy"]) == len(g.token_ids)
 
 
+def full_forward_logprobs(lm, prompt: str, tokens: list[int]) -> torch.Tensor:
+    """log p(x_t | prompt, x_<t) for every t from one unpadded forward pass (batch of one)."""
+    ids = lm.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = lm.model(torch.cat([ids, torch.tensor([tokens])], dim=1)).logits[0, ids.shape[1] - 1 : -1]
+    return logits.double().log_softmax(-1).gather(-1, torch.tensor(tokens).unsqueeze(-1)).squeeze(-1)
+
+
+def test_lazy_catch_up_gives_the_large_models_own_logits(pair):
+    """After a catch-up over several columns (left-padded batch), the large model's log-probs equal a
+    fresh unpadded forward pass; the small model's steps equal the small model's."""
+    small, large = pair
+    entropies = sorted(e for g in run_ead(pair, float("inf")) for e in g.extra["small_model_entropy"])
+    gens = run_ead(pair, entropies[3 * len(entropies) // 4])  # the large model on about a quarter of steps
+    assert any(0 < sum(g.extra["large_model_used"]) < len(g.token_ids) for g in gens)
+    batch_used = [any(t < len(g.token_ids) and g.extra["large_model_used"][t] for g in gens) for t in range(MAX_NEW)]
+    assert any(batch_used[t] and not batch_used[t - 1] for t in range(2, MAX_NEW)), "no catch-up over several columns"
+    for prompt, g in zip(PROMPTS, gens):
+        used = torch.tensor(g.extra["large_model_used"])
+        expected = torch.where(used, full_forward_logprobs(large, prompt, g.token_ids),
+                               full_forward_logprobs(small, prompt, g.token_ids))
+        torch.testing.assert_close(torch.tensor(g.logprob).double(), expected, atol=1e-4, rtol=0)
+
+
 @pytest.mark.parametrize("threshold", [NEG_INF, "median", float("inf")])
 def test_flops_estimate_is_two_params_per_processed_token(pair, threshold):
     small, large = pair
@@ -189,3 +214,30 @@ def test_runner_loads_the_large_model_by_its_spec_and_logs_fraction_and_flops(ti
     result = run_sweep(spec, tracking_uri=f"sqlite:///{tmp_path / 'fresh.db'}", cache_dir=tmp_path / "cache",
                        models=again, progress=False)
     assert result.generated_examples == 0 and result.forward_calls == 0
+
+
+def test_study_writes_the_score_vs_cost_curve(tiny_model_dir, tmp_path):
+    import yaml
+
+    from entropy_bench.studies.ead import run_ead_study
+
+    spec = {
+        "name": "ead-study",
+        "models": [f"{tiny_model_dir}#layers=1"],
+        "tasks": [{"name": "arithmetic", "limit": 4, "max_new_tokens": 3, "num_fewshot": 1}],
+        "decoders": [{"name": "ead", "large_model": str(tiny_model_dir), "threshold": t} for t in (NEG_INF, 5.0, float("inf"))],
+    }
+    (tmp_path / "ead.yaml").write_text(yaml.safe_dump(spec))
+    table = run_ead_study(str(tmp_path / "ead.yaml"), tracking_uri=f"sqlite:///{tmp_path / 'mlruns.db'}",
+                          cache_dir=tmp_path / "cache", out_dir=tmp_path / "out", progress=False)
+    assert (tmp_path / "out" / "curve.png").stat().st_size > 0
+    written = pd.read_csv(tmp_path / "out" / "curve.csv")
+    assert len(written) == len(table) == 4 and list(written["system"]).count("large model alone") == 1
+    assert table["flops_per_example"].is_monotonic_increasing
+    by = {row["threshold"]: row for _, row in table[table["system"] == "ead"].iterrows()}
+    alone = table[table["system"] == "large model alone"].iloc[0]
+    assert by[float("inf")]["large_model_fraction"] == 0 and by[NEG_INF]["large_model_fraction"] == 1
+    assert alone["accuracy"] == by[NEG_INF]["accuracy"] and alone["relative_flops"] == 1.0
+    assert alone["flops_per_example"] == by[NEG_INF]["large_model_flops_per_example"]
+    parts = table["small_model_flops_per_example"] + table["large_model_flops_per_example"]
+    assert table["flops_per_example"].tolist() == pytest.approx(parts.tolist())
