@@ -152,6 +152,7 @@ def kernels(
     ops: list[str] = typer.Option(["softmax_stats", "linear_cross_entropy"], "--op", help="Ops to time (repeatable)."),
     dtype: list[str] = typer.Option(["float32"], "--dtype", help="torch dtype names (repeatable)."),
     repeats: int = typer.Option(5, help="Timed repeats per measurement."),
+    threads: Optional[int] = typer.Option(None, help="torch threads (1 on a shared CPU machine)."),
     out_dir: Path = typer.Option(Path("results/kernels"), help="Where the CSV goes."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
 ) -> None:
@@ -159,7 +160,9 @@ def kernels(
     from entropy_bench.kernel_bench import run_kernel_benchmark
 
     try:
-        table = run_kernel_benchmark(ops, dtypes=dtype, repeats=repeats, out_dir=out_dir, tracking_uri=tracking_uri)
+        table = run_kernel_benchmark(
+            ops, dtypes=dtype, repeats=repeats, out_dir=out_dir, tracking_uri=tracking_uri, threads=threads
+        )
     except ValueError as err:
         _fail(str(err))
     typer.echo(table.to_markdown(index=False, floatfmt=".4g"))

@@ -18,15 +18,16 @@ separate ops; linear_cross_entropy: materialised logits + ``F.cross_entropy``),
 cross-entropy) and ``cce`` (Cut Cross-Entropy). What cannot run here (no GPU, package
 missing, no equivalent op) gets a ``skipped`` row with the reason.
 
-Each row is measured in a fresh Python subprocess: a first call (compilation, allocator warm
-up; its time is ``first_call_s``), ``repeats`` timed calls (median, 20 % and 80 % quantiles),
-then one call whose peak memory is measured (``memory_method`` says how): on CUDA
+Each row is measured in two fresh Python subprocesses. Time: a first call (compilation,
+allocator warm-up; its time is ``first_call_s``), then ``repeats`` timed calls (median, 20 % and
+80 % quantiles). Peak memory (``memory_method`` says how), after one warm-up call: on CUDA
 ``torch.cuda.max_memory_allocated``; on CPU the rise of the process's resident-set high-water
-mark (``VmHWM`` after resetting it through ``/proc/self/clear_refs``) over the resident set
-before the call, with glibc told to serve every allocation ≥ 64 KiB by ``mmap`` and to return
-it on free (``mallopt(M_MMAP_THRESHOLD)`` after ``malloc_trim``), so the figure is the peak of
-live allocations, torch's and everyone else's (BLAS workspaces, compiled code). ``grad_bytes``
-is the size of the gradients the call returns, which every implementation must allocate.
+mark (``VmHWM``, reset through ``/proc/self/clear_refs``) over the resident set before the
+call, in a process started with ``GLIBC_TUNABLES=glibc.malloc.mmap_threshold=65536`` so that
+every allocation ≥ 64 KiB is an ``mmap`` returned on free (with glibc's default, freed chunks
+stay in the heap and their reuse is counted as new). The figure is then the peak of live
+allocations, torch's and everyone else's (BLAS workspaces, compiled code). ``grad_bytes`` is
+the size of the gradients the call returns, which every implementation must allocate.
 
 Results: a CSV under ``out_dir`` and one MLflow run (experiment ``kernels``) with the CSV as
 artifact.
@@ -34,7 +35,6 @@ artifact.
 
 from __future__ import annotations
 
-import ctypes
 import datetime
 import importlib.util
 import json
@@ -59,9 +59,10 @@ IMPLEMENTATIONS = ("ours:triton", "ours:torch", "ours:compiled", "eager", "torch
 SHAPES_CPU = ((4096, 49152, 576), (256, 128256, 2048), (256, 262144, 1152))
 SHAPES_CUDA = ((16384, 49152, 576), (8192, 128256, 2048), (8192, 262144, 1152))
 BANDWIDTH_BYTES = 1 << 30  # well beyond the last-level cache
+MALLOC_TUNABLE = "glibc.malloc.mmap_threshold=65536"
 MEMORY_METHOD = {
     "cuda": "torch.cuda.max_memory_allocated",
-    "cpu": "VmHWM-VmRSS in a fresh subprocess, mallopt(M_MMAP_THRESHOLD=64KiB) after malloc_trim",
+    "cpu": f"VmHWM-VmRSS in a fresh subprocess with {MALLOC_TUNABLE}",
 }
 
 
@@ -190,32 +191,41 @@ def _skip_reason(op: str, implementation: str, device: str) -> str | None:
 
 
 def _measure_in_subprocess(spec: dict) -> dict:
-    code = f"from entropy_bench.kernel_bench import _worker; _worker({json.dumps(spec)!r})"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        error = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"status": "failed", "reason": f"exit {proc.returncode}: {error}"}
-    return json.loads(lines[-1])
+    result = {}
+    for phase in ("time", "memory"):
+        env = dict(os.environ)
+        if phase == "memory":
+            env["GLIBC_TUNABLES"] = ":".join(filter(None, (env.get("GLIBC_TUNABLES"), MALLOC_TUNABLE)))
+        code = f"from entropy_bench.kernel_bench import _worker; _worker({json.dumps({**spec, 'phase': phase})!r})"
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+        lines = proc.stdout.strip().splitlines()
+        if proc.returncode != 0 or not lines:
+            error = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            return {"status": "failed", "reason": f"{phase}: exit {proc.returncode}: {error}"}
+        result.update(json.loads(lines[-1]))
+    return {"status": "ok", "reason": "", **result}
 
 
 def _worker(spec_json: str) -> None:
-    """Runs in the subprocess: measure one row, print it as JSON on the last line of stdout."""
+    """Runs in a subprocess: one phase ("time" or "memory") of one row, printed as JSON on the
+    last line of stdout."""
     import torch
 
     spec = json.loads(spec_json)
-    device, repeats = spec["device"], spec["repeats"]
+    device = spec["device"]
     torch.set_num_threads(spec["threads"])
     call, grads, reset = _build(spec["op"], spec["implementation"], *spec["shape"], getattr(torch, spec["dtype"]), device)
     start = time.perf_counter()
     call()
     first = time.perf_counter() - start
-    p20, median, p80 = np.percentile(_times(call, repeats, device, reset), [20, 50, 80]) * 1e3
-    reset()
-    peak = _peak_bytes(call, device)
+    if spec["phase"] == "memory":
+        reset()
+        print(json.dumps({"peak_bytes": _peak_bytes(call, device)}))
+        return
+    p20, median, p80 = np.percentile(_times(call, spec["repeats"], device, reset), [20, 50, 80]) * 1e3
     print(json.dumps({
-        "status": "ok", "reason": "", "first_call_s": first, "median_ms": median, "p20_ms": p20, "p80_ms": p80,
-        "peak_bytes": peak, "grad_bytes": sum(g.numel() * g.element_size() for g in grads()),
+        "first_call_s": first, "median_ms": median, "p20_ms": p20, "p80_ms": p80,
+        "grad_bytes": sum(g.numel() * g.element_size() for g in grads()),
     }))  # fmt: skip
 
 
@@ -229,9 +239,6 @@ def _peak_bytes(call: Callable[[], object], device: str) -> int:
         call()
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - before
-    libc = ctypes.CDLL("libc.so.6")
-    libc.malloc_trim(0)
-    libc.mallopt(-3, 64 << 10)  # M_MMAP_THRESHOLD; a fixed value also disables glibc's dynamic threshold
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current resident set
     before = _status_kib("VmRSS")
     call()

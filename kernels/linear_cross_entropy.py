@@ -213,24 +213,24 @@ def _chunked_forward(hidden, weight, bias, targets, label_smoothing, z_loss, imp
     """lse, target log-prob, mean logit and entropy per row; with ``row_weights`` (∂loss/∂ℓ_i)
     also (∂h, ∂W, ∂b) of the loss, else None."""
     grads = _new_grads(hidden, weight, bias, needs) if row_weights is not None else None
-    stats = [
-        _forward_chunk(hidden, weight, bias, targets, label_smoothing, z_loss, impl, row_weights, grads, rows)
-        for rows in row_blocks(hidden.shape[0], _rows_per_chunk(weight))
-    ]
-    lse, target_logprob, mean_logit, entropy = (torch.cat(column) for column in zip(*stats))
+    # filled block by block rather than gathered: small results kept alive between the blocks'
+    # temporaries would fragment the heap
+    lse, target_logprob, mean_logit, entropy = (
+        torch.zeros(hidden.shape[0], dtype=accumulation_dtype(hidden.dtype), device=hidden.device) for _ in range(4)
+    )
+    for rows in row_blocks(hidden.shape[0], _rows_per_chunk(weight)):
+        logits = _chunk_logits(hidden[rows], weight, bias)
+        lse[rows], entropy[rows], _, _, target_logprob[rows], _ = stats_forward(logits, targets[rows], impl)
+        if label_smoothing:
+            mean_logit[rows] = logits.mean(-1)
+        if grads is not None:
+            alpha, beta, gamma = _coefficients(row_weights[rows], lse[rows], weight.shape[0], label_smoothing, z_loss)
+            _accumulate_grads(
+                logits, hidden[rows], weight, targets[rows], (lse[rows], entropy[rows]), alpha, beta, gamma, None,
+                grads, rows, impl,
+            )  # fmt: skip
+        del logits  # free this block's logits before the next block's are allocated
     return lse, target_logprob, mean_logit, entropy, None if grads is None else _cast_grads(grads, weight, bias)
-
-
-def _forward_chunk(hidden, weight, bias, targets, label_smoothing, z_loss, impl, row_weights, grads, rows):
-    logits = _chunk_logits(hidden[rows], weight, bias)
-    lse, entropy, _, _, target_logprob, _ = stats_forward(logits, targets[rows], impl)
-    mean_logit = logits.mean(-1) if label_smoothing else torch.zeros_like(lse)
-    if grads is not None:
-        alpha, beta, gamma = _coefficients(row_weights[rows], lse, weight.shape[0], label_smoothing, z_loss)
-        _accumulate_grads(
-            logits, hidden[rows], weight, targets[rows], (lse, entropy), alpha, beta, gamma, None, grads, rows, impl
-        )
-    return lse, target_logprob, mean_logit, entropy
 
 
 def _chunked_backward(hidden, weight, bias, targets, lse, entropy, alpha, beta, gamma, g_entropy, impl, needs):

@@ -152,9 +152,13 @@ def stats_forward(logits: torch.Tensor, targets: torch.Tensor, impl: str) -> tup
         return softmax_stats_triton.forward(logits, targets)
     fn = compiled(rows_forward) if impl == "compiled" else rows_forward
     acc = accumulation_dtype(logits.dtype)
-    blocks = row_blocks(logits.shape[0], BLOCK_ELEMENTS[impl] // max(1, logits.shape[1]))
-    parts = [fn(logits[b].to(acc), targets[b]) for b in blocks]
-    return (*(torch.cat(column) for column in zip(*parts)), None)
+    # outputs allocated up front: small results kept alive between a block's temporaries would
+    # fragment the heap (hundreds of MB stay resident with glibc's malloc)
+    stats = [torch.empty(logits.shape[0], dtype=acc, device=logits.device) for _ in range(5)]
+    for b in row_blocks(logits.shape[0], BLOCK_ELEMENTS[impl] // max(1, logits.shape[1])):
+        for out, value in zip(stats, fn(logits[b].to(acc), targets[b])):
+            out[b] = value
+    return (*stats, None)
 
 
 def stats_backward(
