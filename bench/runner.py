@@ -203,7 +203,7 @@ def run_sweep(
 ) -> SweepResult:
     """Run every cell of ``spec`` not already FINISHED in the store (see module docstring)."""
     cells = expand(spec)  # validates everything before MLflow is touched
-    key = sweep_key(spec)
+    key = sweep_key(cells)
     cache = Cache(cache_dir)
     models = models or Models()
     tracker = Tracker(tracking_uri, spec.name)

@@ -202,7 +202,6 @@ def expand(spec: SweepSpec) -> list[Cell]:
     ]
 
 
-def sweep_key(spec: SweepSpec) -> str:
-    """Identity of a sweep (its parent run): the hash of its cells' keys."""
-    cells = expand(spec)
+def sweep_key(cells: list[Cell]) -> str:
+    """Identity of a sweep (its parent run): the hash of its cells' keys, in any order."""
     return hashlib.sha256(",".join(sorted(c.key for c in cells)).encode()).hexdigest()[:20]

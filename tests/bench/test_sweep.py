@@ -188,8 +188,8 @@ def test_sweep_key_is_order_independent():
     for field in ("models", "tasks", "decoders", "seeds"):
         rng.shuffle(data[field])
     data["tasks"].reverse()
-    assert sweep_key(parse(data)) == sweep_key(spec())
-    assert sweep_key(spec(seeds=[0])) != sweep_key(spec())
+    assert sweep_key(expand(parse(data))) == sweep_key(expand(spec()))
+    assert sweep_key(expand(spec(seeds=[0]))) != sweep_key(expand(spec()))
 
 
 # --- validation --------------------------------------------------------------------------
