@@ -26,8 +26,10 @@ def test_chain_observes_each_decoder_on_the_logits_it_was_given():
     _, state = chain(logits, state)
     observed = chain.observe(state, logits, tokens)
     start = mirostat.init_state(2, logits.device)
-    torch.testing.assert_close(observed.states[1], mirostat.observe(start, logits / 0.5, tokens))
-    assert not torch.allclose(observed.states[1], mirostat.observe(start, logits, tokens))
+    tempered = mirostat.observe(mirostat(logits / 0.5, start)[1], logits / 0.5, tokens)
+    untempered = mirostat.observe(mirostat(logits, start)[1], logits, tokens)
+    torch.testing.assert_close(observed.states[1].mu, tempered.mu)
+    assert not torch.allclose(observed.states[1].mu, untempered.mu)
 
 
 def test_build_decoder_from_specs():

@@ -43,8 +43,8 @@ def test_mirostat_observes_the_sampled_tokens(tiny_lm, cls):
     adapter, out = generate(tiny_lm, decoder, input_ids, output_logits=True)
     # The adapter observes token t when asked for step t + 1, so after the last step it has seen
     # all tokens but the last. Replaying observe on those tokens must reproduce its μ.
-    mu = decoder.init_state(2, input_ids.device)
+    state = decoder.init_state(2, input_ids.device)
     for step in range(STEPS - 1):
-        mu = decoder.observe(mu, out.logits[step], out.sequences[:, 4 + step])
-    assert not torch.allclose(mu, decoder.init_state(2, input_ids.device))
-    torch.testing.assert_close(adapter._state, mu)
+        state = decoder.observe(decoder(out.logits[step], state)[1], out.logits[step], out.sequences[:, 4 + step])
+    assert not torch.allclose(state.mu, decoder.init_state(2, input_ids.device).mu)
+    torch.testing.assert_close(adapter._state.mu, state.mu)
