@@ -192,6 +192,7 @@ def study(
     name: str = typer.Argument(..., help=f"One of: {', '.join(STUDIES)}."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
     out_dir: Optional[Path] = typer.Option(None, help="Results folder [default: results/decoders/<name>]."),
+    eta: float = typer.Option(1.0, help="mirostat: the learning rate η (1 as in the authors' code; llama.cpp uses 0.1)."),
 ) -> None:
     """Run a study: 'mirostat' (surprise control of Mirostat v2 for τ ∈ {2,3,5}) or 'ead' (score vs cost)."""
     from entropy_bench.methods.registry import UnknownMethodError
@@ -202,7 +203,7 @@ def study(
     if name == "mirostat":
         from entropy_bench.studies.mirostat import run_mirostat_study
 
-        table = run_mirostat_study(tracking_uri=tracking_uri, out_dir=out)
+        table = run_mirostat_study(eta=eta, tracking_uri=tracking_uri, out_dir=out)
     else:
         from entropy_bench.studies.ead import run_ead_study
 
