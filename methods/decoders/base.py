@@ -13,7 +13,7 @@ feedback decoders (Mirostat's μ) can update their per-row state from the chosen
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, NamedTuple, Sequence
+from typing import Any, Callable, ClassVar, NamedTuple, Sequence
 
 import torch
 
@@ -48,6 +48,34 @@ def mask_outside(logits: torch.Tensor, keep: torch.Tensor, always: torch.Tensor 
     always = logits.argmax(dim=-1) if always is None else always
     keep = keep.scatter(-1, always.unsqueeze(-1), True)
     return logits.masked_fill(~keep, float("-inf"))
+
+
+CANDIDATES = (256, 4096)  # candidate counts tried before a row's whole vocabulary is ranked
+
+
+def by_candidates(
+    logits: torch.Tensor,
+    warp_top: Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]],
+    sizes: Sequence[int] = CANDIDATES,
+) -> torch.Tensor:
+    """Warp each row from its k best-ranked tokens, for the smallest k in ``sizes`` (then V) that settles it.
+
+    ``warp_top(rows, k)`` applies a rule that ranks the vocabulary (nucleus, typicality) but only
+    needs the first k tokens of that ranking when the cut-off falls among them: it returns the
+    warped rows and a mask ``resolved[rows]`` of the rows for which that holds; with k = V every row
+    must be resolved. A full ranking is a sort of V logits (30× a ``topk`` of 256 at V = 49152), and
+    next-token distributions rarely need more than a few hundred tokens to reach the cut-off.
+    """
+    vocab = logits.shape[-1]
+    warped = torch.empty_like(logits)
+    rows = torch.arange(logits.shape[0], device=logits.device)
+    for k in [k for k in sizes if k < vocab] + [vocab]:
+        out, resolved = warp_top(logits[rows], k)
+        warped[rows[resolved]] = out[resolved]
+        rows = rows[~resolved]
+        if rows.numel() == 0:
+            break
+    return warped
 
 
 class ChainState(NamedTuple):

@@ -7,7 +7,7 @@ import dataclasses
 import torch
 
 from entropy_bench.kernels.softmax_stats import softmax_stats
-from entropy_bench.methods.decoders.base import Decoder, mask_outside
+from entropy_bench.methods.decoders.base import Decoder
 from entropy_bench.methods.registry import DECODERS, require
 
 
@@ -49,6 +49,6 @@ class TopH(Decoder):
         lse = softmax_stats(top_logits).lse
         logp = top_logits.to(lse.dtype) - lse.unsqueeze(-1)
         partial = torch.where(logp > float("-inf"), -logp.exp() * logp, 0.0).cumsum(dim=-1)
-        within = partial <= self.top_h * partial[..., -1:]
-        keep = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, top_index, within)
-        return mask_outside(logits, keep)
+        drop = partial > self.top_h * partial[..., -1:]
+        drop[..., 0] = False
+        return torch.full_like(logits, float("-inf")).scatter(-1, top_index, top_logits.masked_fill(drop, float("-inf")))

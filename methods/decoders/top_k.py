@@ -6,19 +6,16 @@ import dataclasses
 
 import torch
 
-from entropy_bench.methods.decoders.base import Decoder, mask_outside
+from entropy_bench.methods.decoders.base import Decoder
 from entropy_bench.methods.registry import DECODERS, require
 
 
-def keep_top_k(logits: torch.Tensor, k: int | torch.Tensor) -> torch.Tensor:
-    """Mask of the tokens whose logit is at least the k-th largest of their row.
-
-    ``k`` is an int or a per-row ``LongTensor[B]``, clamped to ``[1, V]``. Tokens tied with the
-    k-th largest logit are all kept, so a row may keep more than k tokens.
-    """
+def kth_largest(logits: torch.Tensor, k: int | torch.Tensor) -> torch.Tensor:
+    """The k-th largest logit of each row, shape [..., 1]; ``k`` is an int or a per-row
+    ``LongTensor[B]``, clamped to ``[1, V]``."""
     k = torch.as_tensor(k, device=logits.device).clamp(1, logits.shape[-1]).expand(logits.shape[:-1])
     largest = logits.topk(int(k.max()), dim=-1).values
-    return logits >= largest.gather(-1, k.unsqueeze(-1) - 1)
+    return largest.gather(-1, k.unsqueeze(-1) - 1)
 
 
 @DECODERS.register(
@@ -30,9 +27,9 @@ def keep_top_k(logits: torch.Tensor, k: int | torch.Tensor) -> torch.Tensor:
 class TopK(Decoder):
     """Keep the ``top_k`` most probable tokens.
 
-    Token v is kept iff ``logits[v] ≥ z_(k)``, the k-th largest logit of its row, k = min(top_k, V).
-    Ties with the k-th logit are all kept, as in transformers' ``TopKLogitsWarper``; ``top_k ≥ V``
-    is the identity.
+    Token v is kept iff ``logits[v] ≥ z_(k)``, the k-th largest logit of its row, k = min(top_k, V)
+    (so the argmax always is). Ties with the k-th logit are all kept, as in transformers'
+    ``TopKLogitsWarper``; ``top_k ≥ V`` is the identity.
     """
 
     top_k: int = 50
@@ -42,4 +39,4 @@ class TopK(Decoder):
         require(valid, self.name, "top_k", f"must be an integer ≥ 1, got {self.top_k!r}")
 
     def warp(self, logits: torch.Tensor) -> torch.Tensor:
-        return mask_outside(logits, keep_top_k(logits, self.top_k))
+        return logits.masked_fill(logits < kth_largest(logits, self.top_k), float("-inf"))

@@ -7,7 +7,7 @@ import dataclasses
 import torch
 
 from entropy_bench.kernels.softmax_stats import softmax_stats
-from entropy_bench.methods.decoders.base import Decoder, mask_outside
+from entropy_bench.methods.decoders.base import Decoder, by_candidates
 from entropy_bench.methods.registry import DECODERS, require
 
 
@@ -25,6 +25,9 @@ class Typical(Decoder):
     (the last position if rounding never gets there), and token v is kept iff d_v ≤ d_(i), so
     ties at the cut-off stay. The most typical token (1) is always kept; the most probable one
     may be dropped. This is transformers' ``TypicalLogitsWarper`` (``min_tokens_to_keep=1``).
+
+    Only the k most typical tokens are ranked (:func:`by_candidates`); a row is settled once
+    their mass reaches ``typical_p``, since every unranked token is at least as far from H.
     """
 
     typical_p: float = 0.9
@@ -33,9 +36,15 @@ class Typical(Decoder):
         require(0 < self.typical_p <= 1, self.name, "typical_p", f"must be in (0, 1], got {self.typical_p}")
 
     def warp(self, logits: torch.Tensor) -> torch.Tensor:
+        return by_candidates(logits, self._warp_top)
+
+    def _warp_top(self, logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        logp = logits.log_softmax(dim=-1)
         entropy = softmax_stats(logits).entropy.to(logits.dtype).unsqueeze(-1)
-        distance = (-logits.log_softmax(dim=-1) - entropy).abs()
-        nearest, order = distance.sort(dim=-1)
-        mass = logits.gather(-1, order).softmax(dim=-1).cumsum(dim=-1)
-        cut = (mass < self.typical_p).sum(dim=-1, keepdim=True).clamp(max=logits.shape[-1] - 1)
-        return mask_outside(logits, distance <= nearest.gather(-1, cut), always=order[..., 0])
+        distance = (-logp - entropy).abs()
+        nearest, order = distance.topk(k, dim=-1, largest=False)
+        mass = logits.softmax(dim=-1).gather(-1, order).cumsum(dim=-1)
+        reached = mass[..., -1] >= self.typical_p
+        cut = (mass < self.typical_p).sum(dim=-1, keepdim=True).clamp(max=k - 1)
+        warped = logits.masked_fill(distance > nearest.gather(-1, cut), float("-inf"))
+        return warped, reached | (k == logits.shape[-1])

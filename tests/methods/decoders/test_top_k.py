@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from entropy_bench.methods.decoders.top_k import TopK, keep_top_k
+from entropy_bench.methods.decoders.top_k import TopK, kth_largest
 from entropy_bench.methods.registry import InvalidParameterError
 
 NEG_INF = float("-inf")
@@ -26,10 +26,7 @@ def test_k_at_least_the_vocabulary_is_the_identity():
 
 def test_per_row_k():
     logits = torch.tensor([[4.0, 3.0, 2.0, 1.0], [1.0, 2.0, 3.0, 4.0]])
-    assert keep_top_k(logits, torch.tensor([1, 3])).tolist() == [
-        [True, False, False, False],
-        [False, True, True, True],
-    ]
+    assert kth_largest(logits, torch.tensor([1, 3])).tolist() == [[4.0], [2.0]]
 
 
 @pytest.mark.parametrize("top_k", [0, -1, 2.5, True])
