@@ -118,6 +118,24 @@ def rows_forward(z: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, 
     return lse, log_s - c, varentropy, -log_s, target_logprob
 
 
+def rows_forward_eager(z: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """:func:`rows_forward` arranged for eager execution, where every op is a pass over memory:
+    one ``exp`` whose result w is reused by all three sums, and the centring and squaring done
+    in place (4× faster on [8, 49152] than :func:`rows_forward` run eagerly, which recomputes w
+    because inductor prefers that to writing it out). w is 0 at −inf since u is clamped at
+    :func:`exp_floor`."""
+    m = z.amax(-1, keepdim=True)
+    u = (z - m).clamp_min_(exp_floor(z.dtype))
+    w = u.exp()
+    s = w.sum(-1)
+    c = (w * u).sum(-1) / s
+    varentropy = u.sub_(c.unsqueeze(-1)).square_().mul_(w).sum(-1) / s
+    log_s = s.log()
+    lse = m.squeeze(-1) + log_s
+    target_logprob = z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - lse
+    return lse, log_s - c, varentropy, -log_s, target_logprob
+
+
 def rows_backward(
     z: torch.Tensor,
     targets: torch.Tensor,
@@ -150,7 +168,7 @@ def stats_forward(logits: torch.Tensor, targets: torch.Tensor, impl: str) -> tup
         from entropy_bench.kernels import softmax_stats_triton
 
         return softmax_stats_triton.forward(logits, targets)
-    fn = compiled(rows_forward) if impl == "compiled" else rows_forward
+    fn = compiled(rows_forward) if impl == "compiled" else rows_forward_eager
     acc = accumulation_dtype(logits.dtype)
     # outputs allocated up front: small results kept alive between a block's temporaries would
     # fragment the heap (hundreds of MB stay resident with glibc's malloc)

@@ -41,13 +41,12 @@ class Decoder(Method):
         return state
 
 
-def mask_outside(logits: torch.Tensor, keep: torch.Tensor, always: torch.Tensor | None = None) -> torch.Tensor:
-    """``logits`` where ``keep`` else ``-inf``; token ``always[b]`` of each row is kept whatever ``keep``
-    says — by default the row's argmax (first on ties). Rules that may drop the argmax (locally
-    typical sampling) pass the token their own rule ranks first."""
-    always = logits.argmax(dim=-1) if always is None else always
-    keep = keep.scatter(-1, always.unsqueeze(-1), True)
-    return logits.masked_fill(~keep, float("-inf"))
+def mask_outside(logits: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """``logits`` where ``keep`` else ``-inf``; each row's argmax (first on ties) is kept whatever
+    ``keep`` says. Rules whose kept set provably holds the argmax (or, for locally typical sampling,
+    the token they rank first) build their output directly instead."""
+    keep = keep.scatter(-1, logits.argmax(dim=-1, keepdim=True), True)
+    return torch.where(keep, logits, float("-inf"))
 
 
 CANDIDATES = (256, 4096)  # candidate counts tried before a row's whole vocabulary is ranked

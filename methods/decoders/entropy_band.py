@@ -6,7 +6,7 @@ import dataclasses
 
 import torch
 
-from entropy_bench.kernels.softmax_stats import softmax_stats
+from entropy_bench.kernels.softmax_stats import SoftmaxStats, softmax_stats
 from entropy_bench.methods.decoders.base import Decoder
 from entropy_bench.methods.registry import DECODERS, require
 
@@ -29,7 +29,9 @@ def band_from_reference(entropies: torch.Tensor, num_std: float = 1.0) -> tuple[
     return max(0.0, mean - num_std * std), mean + num_std * std
 
 
-def temperature_for_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def temperature_for_entropy(
+    logits: torch.Tensor, target: torch.Tensor, at_one: SoftmaxStats | None = None
+) -> torch.Tensor:
     """Per-row temperature T[B] with ``H(softmax(logits / T)) = target`` (nats).
 
     Newton's method on u = log T, from T = 1: with p ∝ exp(z / T), dH/du = Var_p[−log p], the
@@ -39,14 +41,18 @@ def temperature_for_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch
     ±``LOG_T_RANGE``); a Newton step that leaves it (or divides by a zero varentropy) is replaced by
     the bracket's midpoint. A row stops once |H − target| ≤ ``TOLERANCE`` or its bracket is below
     1e-9; a target outside the reachable range gets the nearest end of ``exp(±LOG_T_RANGE)``.
+    ``at_one``: ``softmax_stats(logits)`` where the caller has it (the first step's evaluation).
     """
     u = torch.zeros_like(target)
     low = torch.full_like(target, -LOG_T_RANGE)
     high = torch.full_like(target, LOG_T_RANGE)
     active = torch.arange(target.shape[0], device=target.device)
-    for _ in range(MAX_STEPS):
+    for step in range(MAX_STEPS):
         at = u[active]
-        stats = softmax_stats(logits[active] / at.exp().unsqueeze(-1))
+        if step == 0 and at_one is not None:
+            stats = at_one
+        else:
+            stats = softmax_stats(logits[active] / at.exp().unsqueeze(-1))
         error = stats.entropy - target[active]
         too_hot = error > 0
         lo = torch.where(too_hot, low[active], at)
@@ -93,9 +99,10 @@ class EntropyBand(Decoder):
         require(self.upper >= self.lower, self.name, "upper", f"must be ≥ lower={self.lower}, got {self.upper}")
 
     def warp(self, logits: torch.Tensor) -> torch.Tensor:
-        entropy = softmax_stats(logits).entropy
-        outside = (entropy < self.lower) | (entropy > self.upper)
-        temperature = torch.ones_like(entropy)
-        target = entropy[outside].clamp(self.lower, self.upper)
-        temperature[outside] = temperature_for_entropy(logits[outside], target)
+        stats = softmax_stats(logits)
+        outside = (stats.entropy < self.lower) | (stats.entropy > self.upper)
+        temperature = torch.ones_like(stats.entropy)
+        target = stats.entropy[outside].clamp(self.lower, self.upper)
+        at_one = SoftmaxStats(*(None if x is None else x[outside] for x in stats))
+        temperature[outside] = temperature_for_entropy(logits[outside], target, at_one)
         return logits / temperature.to(logits.dtype).unsqueeze(-1)

@@ -6,7 +6,7 @@ import dataclasses
 
 import torch
 
-from entropy_bench.methods.decoders.base import Decoder, mask_outside
+from entropy_bench.methods.decoders.base import Decoder
 from entropy_bench.methods.registry import DECODERS, require
 
 
@@ -19,7 +19,7 @@ from entropy_bench.methods.registry import DECODERS, require
 class MinP(Decoder):
     """Keep the tokens at least ``min_p`` times as probable as the most probable one.
 
-    Token v is kept iff ``p_v ≥ min_p · max_u p_u``.
+    Token v is kept iff ``p_v ≥ min_p · max_u p_u`` (so the most probable one always is).
 
     ``min_p=0`` keeps every token, ``min_p=1`` only those tied with the top one. This is
     transformers' ``MinPLogitsWarper`` (``min_tokens_to_keep=1``).
@@ -32,4 +32,4 @@ class MinP(Decoder):
 
     def warp(self, logits: torch.Tensor) -> torch.Tensor:
         probs = logits.softmax(dim=-1)
-        return mask_outside(logits, probs >= self.min_p * probs.amax(dim=-1, keepdim=True))
+        return torch.where(probs < self.min_p * probs.amax(dim=-1, keepdim=True), float("-inf"), logits)

@@ -63,7 +63,7 @@ class _Mirostat(Decoder, abc.ABC):
         self, logits: torch.Tensor, state: MirostatState | None = None
     ) -> tuple[torch.Tensor, MirostatState]:
         mu = (self.init_state(logits.shape[0], logits.device) if state is None else state).mu
-        warped = logits.masked_fill(logits < self.floor(logits, mu), float("-inf"))
+        warped = torch.where(logits < self.floor(logits, mu), float("-inf"), logits)
         return warped, MirostatState(mu, warped.log_softmax(dim=-1))
 
     def observe(self, state: MirostatState, logits: torch.Tensor, tokens: torch.Tensor) -> MirostatState:

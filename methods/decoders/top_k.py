@@ -13,7 +13,9 @@ from entropy_bench.methods.registry import DECODERS, require
 def kth_largest(logits: torch.Tensor, k: int | torch.Tensor) -> torch.Tensor:
     """The k-th largest logit of each row, shape [..., 1]; ``k`` is an int or a per-row
     ``LongTensor[B]``, clamped to ``[1, V]``."""
-    k = torch.as_tensor(k, device=logits.device).clamp(1, logits.shape[-1]).expand(logits.shape[:-1])
+    if isinstance(k, int):
+        return logits.topk(min(max(k, 1), logits.shape[-1]), dim=-1).values[..., -1:]
+    k = k.clamp(1, logits.shape[-1]).expand(logits.shape[:-1])
     largest = logits.topk(int(k.max()), dim=-1).values
     return largest.gather(-1, k.unsqueeze(-1) - 1)
 
@@ -39,4 +41,4 @@ class TopK(Decoder):
         require(valid, self.name, "top_k", f"must be an integer ≥ 1, got {self.top_k!r}")
 
     def warp(self, logits: torch.Tensor) -> torch.Tensor:
-        return logits.masked_fill(logits < kth_largest(logits, self.top_k), float("-inf"))
+        return torch.where(logits < kth_largest(logits, self.top_k), float("-inf"), logits)

@@ -41,10 +41,10 @@ class Typical(Decoder):
     def _warp_top(self, logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         logp = logits.log_softmax(dim=-1)
         entropy = softmax_stats(logits).entropy.to(logits.dtype).unsqueeze(-1)
-        distance = (-logp - entropy).abs()
+        distance = (logp + entropy).abs_()  # |−log p − H|
         nearest, order = distance.topk(k, dim=-1, largest=False)
-        mass = logits.softmax(dim=-1).gather(-1, order).cumsum(dim=-1)
+        mass = logp.gather(-1, order).exp().cumsum(dim=-1)
         reached = mass[..., -1] >= self.typical_p
         cut = (mass < self.typical_p).sum(dim=-1, keepdim=True).clamp(max=k - 1)
-        warped = logits.masked_fill(distance > nearest.gather(-1, cut), float("-inf"))
+        warped = torch.where(distance > nearest.gather(-1, cut), float("-inf"), logits)
         return warped, reached | (k == logits.shape[-1])

@@ -7,13 +7,13 @@ from entropy_bench.methods.decoders.temperature import Temperature
 NEG_INF = float("-inf")
 
 
-def test_mask_outside_keeps_the_argmax_or_the_given_token():
+def test_mask_outside_keeps_the_argmax():
     logits = torch.tensor([[1.0, 3.0, 2.0], [0.0, 5.0, 1.0]])
     nothing = torch.zeros_like(logits, dtype=torch.bool)
-    assert mask_outside(logits, nothing).isfinite().tolist() == [[False, True, False], [False, True, False]]
-    chosen = mask_outside(logits, nothing, always=torch.tensor([0, 2]))
-    assert chosen.tolist() == [[1.0, NEG_INF, NEG_INF], [NEG_INF, NEG_INF, 1.0]]
+    assert mask_outside(logits, nothing).tolist() == [[NEG_INF, 3.0, NEG_INF], [NEG_INF, 5.0, NEG_INF]]
     assert not nothing.any(), "mask_outside mutated keep"
+    some = torch.tensor([[True, False, False], [False, False, True]])
+    assert mask_outside(logits, some).tolist() == [[1.0, 3.0, NEG_INF], [NEG_INF, 5.0, 1.0]]
 
 
 def test_chain_observes_each_decoder_on_the_logits_it_was_given():
