@@ -54,27 +54,38 @@ CANDIDATES = (256, 4096)  # candidate counts tried before a row's whole vocabula
 
 def by_candidates(
     logits: torch.Tensor,
-    warp_top: Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]],
+    warp_top: Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    needed: torch.Tensor,
     sizes: Sequence[int] = CANDIDATES,
 ) -> torch.Tensor:
     """Warp each row from its k best-ranked tokens, for the smallest k in ``sizes`` (then V) that settles it.
 
-    ``warp_top(rows, k)`` applies a rule that ranks the vocabulary (nucleus, typicality) but only
-    needs the first k tokens of that ranking when the cut-off falls among them: it returns the
-    warped rows and a mask ``resolved[rows]`` of the rows for which that holds; with k = V every row
-    must be resolved. A full ranking is a sort of V logits (30× a ``topk`` of 256 at V = 49152), and
-    next-token distributions rarely need more than a few hundred tokens to reach the cut-off.
+    ``warp_top(rows, k)`` applies a rule that ranks the vocabulary (nucleus, typicality) to the
+    rows of ``logits`` with indices ``rows``, but only needs the first k tokens of the ranking
+    when the cut-off falls among them. It returns those rows warped, a mask ``resolved`` of the
+    rows for which that holds (with k = V, all of them), and for the others a lower bound on the
+    tokens they need. ``needed[B]`` is a first such bound: a row skips every k below it. A full
+    ranking is a sort of V logits (30× a ``topk`` of 256 at V = 49152), and next-token
+    distributions rarely need more than a few hundred tokens to reach the cut-off.
     """
     vocab = logits.shape[-1]
     warped = torch.empty_like(logits)
-    rows = torch.arange(logits.shape[0], device=logits.device)
+    pending = torch.ones(logits.shape[0], dtype=torch.bool, device=logits.device)
+    needed = needed.clone()
     for k in [k for k in sizes if k < vocab] + [vocab]:
-        out, resolved = warp_top(logits[rows], k)
-        warped[rows[resolved]] = out[resolved]
-        rows = rows[~resolved]
+        rows = (pending & (needed <= k) if k < vocab else pending).nonzero().squeeze(-1)
         if rows.numel() == 0:
-            break
+            continue
+        out, resolved, at_least = warp_top(rows, k)
+        warped[rows[resolved]] = out[resolved]
+        pending[rows[resolved]] = False
+        needed[rows] = torch.maximum(needed[rows], at_least.to(needed.dtype))
     return warped
+
+
+def take_rows(tensor: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``tensor[rows]``, without the copy when ``rows`` are all rows in order."""
+    return tensor if rows.numel() == tensor.shape[0] else tensor[rows]
 
 
 class ChainState(NamedTuple):

@@ -6,7 +6,7 @@ import dataclasses
 
 import torch
 
-from entropy_bench.methods.decoders.base import Decoder, by_candidates
+from entropy_bench.methods.decoders.base import Decoder, by_candidates, take_rows
 from entropy_bench.methods.registry import DECODERS, require
 
 
@@ -27,9 +27,12 @@ class TopP(Decoder):
     here are taken in float64 too and rounded to the logits' dtype before the comparison. Summing
     from the least probable end keeps ``top_p=1`` the identity in floating point.
 
-    Only the k most probable tokens are ranked (:func:`by_candidates`): the mass up to candidate
-    (i) is the mass of the unranked tail plus that of the candidates from (i) down, and a row is
-    settled once its last candidate is dropped (everything below it is dropped too).
+    Only the k most probable tokens are ranked where that settles the row (:func:`by_candidates`):
+    the mass up to candidate (i) is the mass of the unranked tail plus that of the candidates from
+    (i) down (their total minus the mass above (i), in float64), and a row is settled once its
+    last candidate is dropped (everything below it is dropped too). k tokens hold at most
+    k · max p, and an unsettled row's other tokens at most p_(k) each, which bounds the k worth
+    trying. Rows that need the whole ranking get transformers' arithmetic exactly.
     """
 
     top_p: float = 0.9
@@ -38,15 +41,24 @@ class TopP(Decoder):
         require(0 < self.top_p <= 1, self.name, "top_p", f"must be in (0, 1], got {self.top_p}")
 
     def warp(self, logits: torch.Tensor) -> torch.Tensor:
-        return by_candidates(logits, self._warp_top)
-
-    def _warp_top(self, logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         probs = logits.softmax(dim=-1)
-        top_logits, top_index = logits.topk(k, dim=-1)
-        top_probs = probs.gather(-1, top_index).double()
-        tail = probs.scatter(-1, top_index, 0.0).double().sum(dim=-1, keepdim=True)
-        mass_up_to = (tail + top_probs.flip(-1).cumsum(-1).flip(-1)).to(logits.dtype)
-        drop = mass_up_to <= 1 - self.top_p
-        drop[..., 0] = False
-        warped = torch.full_like(logits, float("-inf")).scatter(-1, top_index, top_logits.masked_fill(drop, float("-inf")))
-        return warped, drop[..., -1] | (k == logits.shape[-1])
+
+        def warp_top(rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            z, p = take_rows(logits, rows), take_rows(probs, rows)
+            if k == logits.shape[-1]:  # a full ranking: transformers' own arithmetic is exact and cheapest
+                ascending, order = z.sort(dim=-1)
+                drop = ascending.softmax(dim=-1).cumsum(dim=-1) <= 1 - self.top_p
+                drop[..., -1] = False
+                warped = torch.full_like(z, float("-inf")).scatter(-1, order, ascending.masked_fill(drop, float("-inf")))
+                return warped, torch.ones_like(drop[..., 0]), torch.zeros_like(ascending[..., 0])
+            top_logits, top_index = z.topk(k, dim=-1)
+            top_probs = p.gather(-1, top_index).double()
+            tail = p.scatter(-1, top_index, 0.0).sum(dim=-1, keepdim=True, dtype=torch.float64)
+            mass_up_to = tail + top_probs.sum(dim=-1, keepdim=True) - top_probs.cumsum(dim=-1) + top_probs
+            drop = mass_up_to.to(z.dtype) <= 1 - self.top_p
+            drop[..., 0] = False
+            warped = torch.full_like(z, float("-inf")).scatter(-1, top_index, top_logits.masked_fill(drop, float("-inf")))
+            at_least = k + (self.top_p - top_probs.sum(dim=-1)) / top_probs[..., -1]
+            return warped, drop[..., -1], at_least.nan_to_num(nan=float("inf"))
+
+        return by_candidates(logits, warp_top, needed=self.top_p / probs.amax(dim=-1))

@@ -6,8 +6,7 @@ import dataclasses
 
 import torch
 
-from entropy_bench.kernels.softmax_stats import softmax_stats
-from entropy_bench.methods.decoders.base import Decoder, by_candidates
+from entropy_bench.methods.decoders.base import Decoder, by_candidates, take_rows
 from entropy_bench.methods.registry import DECODERS, require
 
 
@@ -27,7 +26,9 @@ class Typical(Decoder):
     may be dropped. This is transformers' ``TypicalLogitsWarper`` (``min_tokens_to_keep=1``).
 
     Only the k most typical tokens are ranked (:func:`by_candidates`); a row is settled once
-    their mass reaches ``typical_p``, since every unranked token is at least as far from H.
+    their mass reaches ``typical_p``, since every unranked token is at least as far from H; k
+    tokens hold at most k · max p. H is summed from the log-softmax the distances need anyway,
+    as transformers does.
     """
 
     typical_p: float = 0.9
@@ -36,15 +37,17 @@ class Typical(Decoder):
         require(0 < self.typical_p <= 1, self.name, "typical_p", f"must be in (0, 1], got {self.typical_p}")
 
     def warp(self, logits: torch.Tensor) -> torch.Tensor:
-        return by_candidates(logits, self._warp_top)
-
-    def _warp_top(self, logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         logp = logits.log_softmax(dim=-1)
-        entropy = softmax_stats(logits).entropy.to(logits.dtype).unsqueeze(-1)
+        entropy = -(logp.exp() * logp).nansum(dim=-1, keepdim=True)  # 0 · log 0 is NaN: left out
         distance = (logp + entropy).abs_()  # |−log p − H|
-        nearest, order = distance.topk(k, dim=-1, largest=False)
-        mass = logp.gather(-1, order).exp().cumsum(dim=-1)
-        reached = mass[..., -1] >= self.typical_p
-        cut = (mass < self.typical_p).sum(dim=-1, keepdim=True).clamp(max=k - 1)
-        warped = torch.where(distance > nearest.gather(-1, cut), float("-inf"), logits)
-        return warped, reached | (k == logits.shape[-1])
+
+        def warp_top(rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            d = take_rows(distance, rows)
+            nearest, order = d.topk(k, dim=-1, largest=False)
+            mass = take_rows(logp, rows).gather(-1, order).exp().cumsum(dim=-1)
+            cut = (mass < self.typical_p).sum(dim=-1, keepdim=True).clamp(max=k - 1)
+            warped = torch.where(d > nearest.gather(-1, cut), float("-inf"), take_rows(logits, rows))
+            resolved = (mass[..., -1] >= self.typical_p) | (k == logits.shape[-1])
+            return warped, resolved, torch.full_like(mass[..., 0], k + 1)
+
+        return by_candidates(logits, warp_top, needed=self.typical_p / logp.amax(dim=-1).exp())
