@@ -12,7 +12,7 @@ from entropy_bench.methods.registry import DECODERS, require
 
 LOG_T_RANGE = 9.0  # temperatures searched: exp(±9), about 1.2e-4 … 8.1e3
 TOLERANCE = 1e-6  # nats: |H − target| at which a row's search stops
-MAX_STEPS = 64  # safeguarded Newton steps; a reachable target takes 3–8, an unreachable one bisects to the range's end
+MAX_STEPS = 64  # safeguarded Newton steps; a reachable target takes 5–9, an unreachable one bisects to the range's end
 
 def band_from_reference(entropies: torch.Tensor, num_std: float = 1.0) -> tuple[float, float]:
     """A band ``(lower, upper) = (max(0, m − num_std·s), m + num_std·s)`` in nats, where m and s are
