@@ -15,6 +15,7 @@ within ``ROUNDING[rule]`` of the cut-off by the rule's own statistic, recomputed
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import pytest
@@ -119,3 +120,33 @@ def test_same_kept_sets_and_probabilities_as_transformers(rows, name, field, war
         assert not differ.any(), f"{differ.any(-1).sum().item()} of {len(logits)} rows keep other tokens"
     same = ~differ.any(-1)
     torch.testing.assert_close(ours[same].softmax(-1), theirs[same].softmax(-1), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "warper", "value", "sizes"),
+    [
+        ("top_p", "top_p", TopPLogitsWarper, 0.9, [256, 4096, 49152]),
+        ("top_p", "top_p", TopPLogitsWarper, 0.99, [256, 4096, 49152]),
+        ("typical", "typical_p", TypicalLogitsWarper, 0.5, [256, 4096, 49152]),
+        ("typical", "typical_p", TypicalLogitsWarper, 0.99, [256, 4096, 49152]),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else str(v),
+)
+def test_rows_settled_at_each_candidate_size_match_transformers_exactly_in_float64(monkeypatch, name, field, warper, value, sizes):
+    # Zipf rows (p ∝ rank^−s), peaked to flat, in one batch: the ranking rules settle them from
+    # 256 candidates, from 4096, or from the full ranking, and every size listed is used.
+    module = importlib.import_module(f"entropy_bench.methods.decoders.{name}")
+    tried, by_candidates = [], module.by_candidates
+
+    def spy(logits, warp_top, needed):
+        return by_candidates(logits, lambda rows, k: tried.append(k) or warp_top(rows, k), needed)
+
+    monkeypatch.setattr(module, "by_candidates", spy)
+    ranks = torch.arange(1, 49153, dtype=torch.float64)
+    logits = torch.stack([-s * ranks.log() for s in (2.0, 1.6, 1.3, 1.2, 1.0, 0.6, 0.1)])
+    logits = logits[:, torch.randperm(49152, generator=torch.Generator().manual_seed(0))]
+    ours, _ = DECODERS.build(name, **{field: value})(logits)
+    theirs = (warper(mass=value) if name == "typical" else warper(value))(None, logits)
+    assert tried == sizes
+    assert torch.equal(ours.isfinite(), theirs.isfinite())
+    torch.testing.assert_close(ours.softmax(-1), theirs.softmax(-1), rtol=0, atol=1e-12)
