@@ -33,9 +33,9 @@ class MirostatState(NamedTuple):
 class _Mirostat(Decoder, abc.ABC):
     """The feedback loop both versions share; subclasses choose the kept set {z ≥ floor(μ)} from μ.
 
-    State (:class:`MirostatState`): μ[B], the per-row surprise budget in bits, initialised to 2·``tau``. After token x is
-    drawn from the truncated, renormalised distribution q, its observed surprise is
-    s = −log2 q(x) and ``μ ← μ − eta · (s − tau)``: above-target surprise tightens the
+    State (:class:`MirostatState`): μ[B], the per-row surprise budget in bits, initialised to
+    2·``tau``. After token x is drawn from the truncated, renormalised distribution q, its observed
+    surprise is s = −log2 q(x) and ``μ ← μ − eta · (s − tau)``: above-target surprise tightens the
     truncation, below-target loosens it. (The authors' reference code measures s under the
     untruncated distribution instead; llama.cpp, like us, uses q.) A token outside the kept set
     (padding after EOS) has infinite surprise and sends its row's μ to −∞: greedy from then on.
