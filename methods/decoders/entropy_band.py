@@ -58,10 +58,10 @@ def temperature_for_entropy(
         lo = torch.where(too_hot, low[active], at)
         hi = torch.where(too_hot, at, high[active])
         newton = at - error / stats.varentropy
-        step = torch.where((newton > lo) & (newton < hi), newton, (lo + hi) / 2)
+        proposal = torch.where((newton > lo) & (newton < hi), newton, (lo + hi) / 2)
         done = (error.abs() <= TOLERANCE) | (hi - lo <= 1e-9)
         low[active], high[active] = lo, hi
-        u[active] = torch.where(done, at, step)
+        u[active] = torch.where(done, at, proposal)
         active = active[~done]
         if active.numel() == 0:
             break

@@ -53,12 +53,13 @@ class TopP(Decoder):
                 return warped, torch.ones_like(drop[..., 0]), torch.zeros_like(ascending[..., 0])
             top_logits, top_index = z.topk(k, dim=-1)
             top_probs = p.gather(-1, top_index).double()
+            top_mass = top_probs.sum(dim=-1, keepdim=True)
             tail = p.scatter(-1, top_index, 0.0).sum(dim=-1, keepdim=True, dtype=torch.float64)
-            mass_up_to = tail + top_probs.sum(dim=-1, keepdim=True) - top_probs.cumsum(dim=-1) + top_probs
+            mass_up_to = tail + top_mass - top_probs.cumsum(dim=-1) + top_probs
             drop = mass_up_to.to(z.dtype) <= 1 - self.top_p
             drop[..., 0] = False
             warped = torch.full_like(z, float("-inf")).scatter(-1, top_index, top_logits.masked_fill(drop, float("-inf")))
-            at_least = k + (self.top_p - top_probs.sum(dim=-1)) / top_probs[..., -1]
+            at_least = k + (self.top_p - top_mass.squeeze(-1)) / top_probs[..., -1]
             return warped, drop[..., -1], at_least.nan_to_num(nan=float("inf"))
 
         return by_candidates(logits, warp_top, needed=self.top_p / probs.amax(dim=-1))
