@@ -36,7 +36,7 @@ from fractions import Fraction
 from typing import Any
 
 from entropy_bench.methods.registry import require
-from entropy_bench.tasks.base import TASKS, Task
+from entropy_bench.tasks.base import TASKS, TextTask
 
 SPLITS = ("train", "test")
 OPS = "+-*"
@@ -147,7 +147,7 @@ def extract_answer(text: str) -> Fraction | None:
 
 @TASKS.register("arithmetic", paper="(generated offline) multi-step arithmetic, as expressions or word problems")
 @dataclasses.dataclass(frozen=True)
-class Arithmetic(Task):
+class Arithmetic(TextTask):
     """Generated arithmetic: ``steps`` operations from ``ops`` on ``digits``-digit numbers.
 
     Prompt (after ``num_fewshot`` solved train examples, each followed by a blank line):
@@ -221,6 +221,9 @@ class Arithmetic(Task):
 
     def extract(self, text: str) -> str:
         return str(self._answer(text))
+
+    def target(self, example: dict[str, Any]) -> str:
+        return str(example["answer"])
 
     def _answer(self, text: str) -> Fraction | None:
         for s in self.stop:

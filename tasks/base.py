@@ -1,16 +1,26 @@
-"""The task interface and the task registry.
+"""The task interfaces and the task registry.
 
-A task is a frozen dataclass (its fields are the parameters that change its examples or
-prompts, e.g. ``num_fewshot``) registered in ``TASKS``. It carries a ``version`` that is part
-of every cache key, loads examples, formats prompts and scores generated text:
+A task is a frozen dataclass (its fields are the parameters that change its examples, e.g.
+``num_fewshot``) registered in ``TASKS``, with a ``version`` that is part of every cache key.
+There are two kinds, and each track reads only its own:
 
-    load(split, limit) -> list[example]      each example is a dict with a unique "id"
-    prompt(example)    -> str                 the full prompt, few-shot context included
-    score(example, text) -> {metric: value}   with ``primary_metric`` among the keys
-    extract(text)      -> str                 the answer that ``score`` compares (for reports)
+**Text tasks** (:class:`TextTask`, the generation track) load examples, format prompts and
+score generated text:
+
+    load(split, limit)   -> list[example]      each example is a dict with a unique "id"
+    prompt(example)      -> str                 the full prompt, few-shot context included
+    score(example, text) -> {metric: value}     with ``primary_metric`` among the keys
+    extract(text)        -> str                 the answer that ``score`` compares (for reports)
+    target(example)      -> str                 the reference answer (for reports)
 
 ``primary_metric`` (1 = right, 0 = wrong) is the correctness that uncertainty measures are
 evaluated against (AUROC of score vs error).
+
+**Data tasks** (:class:`DataTask`, the estimation track) are distributions with known truth:
+
+    sample(n, seed)      -> SampleSet           n i.i.d. samples, a pure function of (task, n, seed)
+    truth(quantity)      -> float | None        e.g. truth("entropy") in nats, None if unknown
+    second_moment()      -> ndarray | None      E[x xᵀ] [d, d] of continuous samples, for matrix estimators
 """
 
 from __future__ import annotations
@@ -20,13 +30,21 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
+from entropy_bench.methods.records import SampleSet
 from entropy_bench.methods.registry import Method, Registry
 
 TASKS = Registry("task", "entropy_bench.tasks")
 
 
-class Task(Method, abc.ABC):
+class Task(Method):
+    """What every task has: a version (part of cache keys)."""
+
     version: ClassVar[str] = "0"
+
+
+class TextTask(Task, abc.ABC):
     primary_metric: ClassVar[str] = "exact_match"
     stop: ClassVar[tuple[str, ...]] = ()
     default_split: ClassVar[str] = "test"
@@ -43,6 +61,27 @@ class Task(Method, abc.ABC):
 
     @abc.abstractmethod
     def extract(self, text: str) -> str: ...
+
+    def target(self, example: dict[str, Any]) -> str:
+        return str(example["target"])
+
+
+class DataTask(Task, abc.ABC):
+    sample_kind: ClassVar[str] = "discrete"
+
+    @abc.abstractmethod
+    def sample(self, n: int, seed: int) -> SampleSet: ...
+
+    def truth(self, quantity: str) -> float | None:
+        return None
+
+    def second_moment(self) -> np.ndarray | None:
+        return None
+
+    @property
+    def family(self) -> str:
+        """The distribution family (the registry name); the estimation track groups plots by it."""
+        return self.name
 
 
 def data_dir() -> Path | None:

@@ -23,7 +23,7 @@ import re
 from typing import Any
 
 from entropy_bench.methods.registry import require
-from entropy_bench.tasks.base import TASKS, Task, data_dir
+from entropy_bench.tasks.base import TASKS, TextTask, data_dir
 
 HUB_PATH = "openai/gsm8k"
 HUB_CONFIG = "main"
@@ -142,7 +142,7 @@ def truncate_at_stop(text: str, stop: tuple[str, ...]) -> str:
     url="https://arxiv.org/abs/2110.14168",
 )
 @dataclasses.dataclass(frozen=True)
-class GSM8K(Task):
+class GSM8K(TextTask):
     """Grade-school math word problems, lm-eval ``gsm8k`` prompt and strict/flexible extraction.
 
     Few-shot rows come from the train split, chosen by replaying lm-eval's default sampler
