@@ -8,6 +8,13 @@ Tokens outside the kept set get ``-inf``; at least one token is always kept; the
 never mutated. The generation loop then samples from ``softmax(logits')`` (or takes its argmax
 when ``decoder.deterministic``) and calls ``decoder.observe(state, logits, tokens)`` so that
 feedback decoders (Mirostat's μ) can update their per-row state from the chosen tokens.
+
+**Two-model decoders** declare ``large_model`` (a model spec; ``None`` for every other
+decoder) and implement :meth:`Decoder.route`: before each step the generation loop calls
+``use_large[B], state = decoder.route(small_logits, state)`` and, for the rows marked, replaces
+the small model's logits with the large model's. A :class:`Chain` forwards both to the one part
+that declares a large model (a chain with two such parts is refused when it is built), so
+``temperature+ead`` routes exactly like ``ead``.
 """
 
 from __future__ import annotations
@@ -17,13 +24,14 @@ from typing import Any, Callable, ClassVar, NamedTuple, Sequence
 
 import torch
 
-from entropy_bench.methods.registry import DECODERS, Method
+from entropy_bench.methods.registry import DECODERS, InvalidParameterError, Method
 
 
 class Decoder(Method):
     """Base class: subclasses implement :meth:`warp` (stateless) or override :meth:`__call__`."""
 
     deterministic: ClassVar[bool] = False
+    large_model: ClassVar[str | None] = None  # a two-model decoder's second model (module docstring)
 
     def init_state(self, batch_size: int, device: torch.device) -> Any:
         """Per-row state at the first step; ``None`` for stateless decoders."""
@@ -39,6 +47,11 @@ class Decoder(Method):
         """Update ``state`` after ``tokens[B]`` were drawn from this step's warped distribution;
         ``logits[B, V]`` are the logits :meth:`__call__` was given at this step."""
         return state
+
+    def route(self, logits: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """Two-model decoders: which rows of this step use the large model, from the small
+        model's ``logits[B, V]``. Single-model decoders route no row."""
+        return torch.zeros(logits.shape[0], dtype=torch.bool, device=logits.device), state
 
 
 def mask_outside(logits: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -105,6 +118,15 @@ class Chain(Decoder):
 
     decoders: tuple[Decoder, ...] = ()
 
+    def __post_init__(self):
+        routed = {d.large_model for d in self.decoders if d.large_model is not None}
+        if len(routed) > 1:
+            raise InvalidParameterError(self.id, "decoders", f"a chain routes to one large model, got {sorted(routed)}")
+
+    @property
+    def large_model(self) -> str | None:  # type: ignore[override]
+        return next((d.large_model for d in self.decoders if d.large_model is not None), None)
+
     @property
     def id(self) -> str:
         return "+".join(d.id for d in self.decoders)
@@ -124,6 +146,16 @@ class Chain(Decoder):
             logits, s = decoder(logits, s)
             new_states.append(s)
         return logits, ChainState(new_states, inputs)
+
+    def route(self, logits: torch.Tensor, state: ChainState | None) -> tuple[torch.Tensor, ChainState]:
+        """The routing of the part that declares the large model, on its own state slot."""
+        state = self.init_state(logits.shape[0], logits.device) if state is None else state
+        index = next((i for i, d in enumerate(self.decoders) if d.large_model is not None), None)
+        if index is None:
+            return super().route(logits, state)
+        use_large, part_state = self.decoders[index].route(logits, state.states[index])
+        states = [part_state if i == index else s for i, s in enumerate(state.states)]
+        return use_large, ChainState(states, state.inputs)
 
     def observe(self, state: ChainState, logits: torch.Tensor, tokens: torch.Tensor) -> ChainState:
         """Each decoder observes the logits it was given at this step (kept by :meth:`__call__`):
