@@ -1,0 +1,1 @@
+"""Calculators of shared statistics (``bench/stats.py``): one module per statistic."""
