@@ -40,37 +40,15 @@ on its batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
 
 from entropy_bench.kernels.softmax_stats import softmax_stats
 from entropy_bench.methods.decoders.base import Decoder
+from entropy_bench.methods.records import Generation
 from entropy_bench.models.hf import LanguageModel
-
-
-@dataclass
-class Generation:
-    """One generated continuation and its per-token statistics (lists of length T)."""
-
-    text: str
-    token_ids: list[int]
-    logprob: list[float]
-    entropy: list[float]
-    warped_logprob: list[float]
-    warped_entropy: list[float]
-    top_ids: list[list[int]]
-    top_logprobs: list[list[float]]
-    finish_reason: str  # "eos" | "stop" | "length"
-    extra: dict[str, Any] = field(default_factory=dict)  # decoder-specific stats (two models: see module docstring)
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Generation":
-        return cls(**data)
 
 
 def _gumbel(shape_v: int, generators: list[torch.Generator], device: torch.device) -> torch.Tensor:
@@ -81,11 +59,6 @@ def _gumbel(shape_v: int, generators: list[torch.Generator], device: torch.devic
 def _truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
     return (text[:cut], True) if cut >= 0 else (text, False)
-
-
-def large_model_of(decoder: Decoder) -> str | None:
-    """The spec of the second (large) model ``decoder`` routes rows to, or ``None``."""
-    return getattr(decoder, "large_model", None)
 
 
 @dataclass
@@ -124,9 +97,9 @@ def generate(
 ) -> list[Generation]:
     """Generate one continuation per prompt (one batch); ``seeds[i]`` drives row i's sampling.
     ``large_lm`` is the model of a decoder that declares ``large_model`` (module docstring)."""
-    if (large_model_of(decoder) is None) != (large_lm is None):
+    if (decoder.large_model is None) != (large_lm is None):
         raise ValueError(
-            f"decoder {decoder.id} declares large_model={large_model_of(decoder)!r} but generate() "
+            f"decoder {decoder.id} declares large_model={decoder.large_model!r} but generate() "
             f"got large_lm={None if large_lm is None else large_lm.name!r}: pass exactly the model it declares"
         )
     if large_lm is not None and large_lm.tokenizer.get_vocab() != lm.tokenizer.get_vocab():

@@ -18,17 +18,23 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
 from entropy_bench.hub import hub_reachable
+
+if TYPE_CHECKING:
+    from entropy_bench.methods.decoders.base import Decoder
+    from entropy_bench.methods.records import Generation
 
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 @dataclass
 class LanguageModel:
-    """A causal LM with its tokenizer, where it came from, and a count of forward calls."""
+    """A causal LM with its tokenizer, where it came from, and a count of forward calls: the
+    transformers implementation of :class:`~entropy_bench.models.base.GenerationBackend`."""
 
     model: torch.nn.Module
     tokenizer: object
@@ -59,6 +65,26 @@ class LanguageModel:
         self.forward_calls += 1
         with torch.inference_mode():
             return self.model(**inputs)
+
+    def generate(
+        self, prompts: Sequence[str], decoder: Decoder, *, seeds: Sequence[int], max_new_tokens: int,
+        stop: Sequence[str] = (), large: "LanguageModel | None" = None,
+    ) -> list[Generation]:
+        """One continuation per prompt, decoded by the suite's own loop (``entropy_bench.generation``)."""
+        from entropy_bench.generation import generate
+
+        return generate(self, prompts, decoder, seeds=seeds, max_new_tokens=max_new_tokens, stop=stop, large_lm=large)
+
+    def describe(self) -> dict[str, str]:
+        """Tags for tracking: name, source, fingerprint, parameter count, dtype."""
+        return {
+            "model.name": self.name,
+            "model.source": self.source,
+            "model.fingerprint": self.fingerprint,
+            "model.n_params": str(self.n_params),
+            "model.dtype": str(next(self.model.parameters()).dtype).removeprefix("torch."),
+            "model.config": json.dumps({"type": self.model.config.model_type, "vocab": self.model.config.vocab_size}),
+        }
 
 
 def _fingerprint(*parts: str) -> str:
@@ -161,15 +187,3 @@ def load_model(name: str = DEFAULT_MODEL) -> LanguageModel:
         f"model {name!r}: not a local directory, not in the Hugging Face cache, the hub is "
         f"unreachable, and no packaged offline copy is known (offline copies: {', '.join(OFFLINE_COPIES)})"
     )
-
-
-def describe(lm: LanguageModel) -> dict[str, str]:
-    """Tags for tracking: name, source, fingerprint, parameter count, dtype."""
-    return {
-        "model.name": lm.name,
-        "model.source": lm.source,
-        "model.fingerprint": lm.fingerprint,
-        "model.n_params": str(lm.n_params),
-        "model.dtype": str(next(lm.model.parameters()).dtype).removeprefix("torch."),
-        "model.config": json.dumps({"type": lm.model.config.model_type, "vocab": lm.model.config.vocab_size}),
-    }

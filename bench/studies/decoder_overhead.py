@@ -32,7 +32,6 @@ import pandas as pd
 import torch
 
 from entropy_bench.cache import content_key
-from entropy_bench.generation import large_model_of
 from entropy_bench.kernels.softmax_stats import softmax_stats
 from entropy_bench.methods.decoders.adaptive_temperature import anchors_from_reference
 from entropy_bench.methods.decoders.base import Decoder
@@ -40,7 +39,8 @@ from entropy_bench.methods.decoders.entropy_band import band_from_reference
 from entropy_bench.methods.registry import DECODERS, InvalidParameterError
 from entropy_bench.models.hf import DEFAULT_MODEL, LanguageModel, load_model
 from entropy_bench.tasks.base import TASKS
-from entropy_bench.tracking import Tracker, environment_tags, metric_name
+from entropy_bench.metrics.keys import fragment
+from entropy_bench.tracking import Tracker, environment_tags
 
 OVERHEAD_TARGET = 0.05  # decoder time ≤ 5 % of a forward pass
 SETTINGS = {  # the usual settings (the decoders-*.yaml sweeps use the same)
@@ -90,7 +90,7 @@ def benchmark_decoders(logits: torch.Tensor) -> list[Decoder]:
         except InvalidParameterError as err:
             warnings.warn(f"decoder overhead: skipping {name!r}, it cannot be built ({err})")
             continue
-        if large_model_of(decoder) is None:
+        if decoder.large_model is None:
             decoders.append(decoder)
     return decoders
 
@@ -224,6 +224,6 @@ def _write(table: pd.DataFrame, setup: dict, out: Path, tracking_uri: str | None
         tracker.client.log_artifact(run, str(out / name))
     metrics = {"forward/median_ms": float(table["forward_median_ms"].iloc[0])}
     for r in table.itertuples():
-        key = f"overhead/{metric_name(r.decoder)}"
+        key = f"overhead/{fragment(r.decoder)}"
         metrics |= {f"{key}/median_ms": r.median_ms, f"{key}/pct_of_forward": r.pct_of_forward, f"{key}/ratio_to_warper": r.ratio_to_warper}
     tracker.close_parent(run, metrics)

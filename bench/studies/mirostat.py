@@ -57,7 +57,7 @@ from entropy_bench.generation import generate
 from entropy_bench.methods.decoders.base import Chain, Decoder
 from entropy_bench.methods.decoders.mirostat import MirostatV2
 from entropy_bench.methods.decoders.temperature import Temperature
-from entropy_bench.models.hf import DEFAULT_MODEL, LanguageModel, describe, load_model
+from entropy_bench.models.hf import DEFAULT_MODEL, LanguageModel, load_model
 from entropy_bench.tracking import Tracker
 
 PROMPTS = (
@@ -176,7 +176,7 @@ def run_mirostat_study(
             params=params,
             metrics={f"surprise/{k}": float(row[k]) for k in (
                 "mean_surprise", "relative_error", "mean_surprise_second_half", "mean_model_surprise")},
-            tags=describe(lm),
+            tags=lm.describe(),
             artifacts={"surprise_per_step.csv": curves.to_csv(index=False), "samples.csv": texts.to_csv(index=False)},
             figures={"surprise_per_step.png": plot_surprise(curves, ceiling)},
         )
