@@ -34,33 +34,39 @@ def _bad_input_errors() -> tuple[type[Exception], ...]:
 def run(
     sweep: Optional[str] = typer.Argument(None, help="Sweep YAML file, or the name of a shipped sweep (default: 'default')."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI or sqlite:///mlruns.db]."),
-    cache_dir: Path = typer.Option(Path(".bench_cache"), envvar="BENCH_CACHE", help="Generation cache directory."),
-    limit: Optional[int] = typer.Option(None, help="Override the examples per task."),
+    cache_dir: Path = typer.Option(Path(".bench_cache"), envvar="BENCH_CACHE", help="Cache directory (generations, statistics, estimates)."),
+    limit: Optional[int] = typer.Option(None, help="Override the examples per task (generation sweeps)."),
     table_format: str = typer.Option("md", "--format", help="Format of the printed table: md|html|csv|latex."),
+    out_dir: Optional[Path] = typer.Option(None, help="Also write the table (md, csv) and the sweep's figures here."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
-    """Run a sweep (resumable: finished cells are skipped, cached generations reused) and print its table."""
+    """Run a sweep (resumable: finished cells are skipped, cached data reused) and print its table."""
     from entropy_bench import sweep as sweeps
 
     try:
         spec = sweeps.load(sweep)
         if limit is not None:
             spec = sweeps.parse({**spec.model_dump(), "limit": limit})
-        sweeps.expand(spec)
+        plan = sweeps.plan(spec)
     except _bad_input_errors() as err:
         _fail(str(err))
 
     from entropy_bench.runner import run_sweep
     from entropy_bench.tables import load_examples, render, summarise
 
-    result = run_sweep(spec, tracking_uri=tracking_uri, cache_dir=cache_dir, progress=progress)
+    result = run_sweep(plan, tracking_uri=tracking_uri, cache_dir=cache_dir, progress=progress, out_dir=out_dir)
+    rescored = f", {result.rescored} rescored" if result.rescored else ""
     typer.echo(
-        f"sweep {spec.name!r}: {result.cells} cells ({result.skipped} already done), "
-        f"{result.generated_examples} generations computed, {result.forward_calls} forward calls; "
+        f"sweep {spec.name!r}: {result.cells} cells ({result.skipped} already done{rescored}), "
+        f"{result.generated_examples} items computed, {result.forward_calls} forward calls; "
         f"parent run {result.parent_run_id} at {result.tracking_uri}",
         err=True,
     )
     summary = summarise(load_examples(result.tracking_uri, spec.name, result.parent_run_id))
+    if out_dir is not None:
+        (out_dir / "table.md").write_text(render(summary, "md") + "\n")
+        (out_dir / "table.csv").write_text(render(summary, "csv"))
+        typer.echo(f"table and figures written to {out_dir}", err=True)
     typer.echo(render(summary, table_format))
 
 

@@ -1,177 +1,42 @@
-"""Executes a sweep's cells: generate (through the cache), score, measure, log.
+"""Runs a sweep: expand → skip what is finished → hand cells to an executor → log results.
 
-For each cell not yet FINISHED in the tracking store:
+Nothing here is specific to a kind of work: the plan's track (``bench/tracks/``) expands the
+cells, evaluates one, and summarises them. The runner
 
-1. load the task's examples and build prompts;
-2. fetch each example's generation from the cache, generating only the missing ones (in
-   batches, each written to the cache as soon as it is done: a killed sweep loses at most
-   one batch);
-3. score the text with the task, compute every uncertainty measure on the shared stats;
-4. log the cell as one child run (metrics with 95 % bootstrap CIs over examples, and the
-   per-example table as an artifact).
+1. opens the sweep's parent run (reopened on rerun) and says once when the store holds runs
+   of an older layout (they are kept, not reused);
+2. drops cells whose data is unavailable (an optional task offline: a warning);
+3. pulls cells for the executor one at a time: a cell with a FINISHED child run is done — or,
+   if scorers were added to the sweep since, it is evaluated again from the cache and the new
+   scorers' metrics are added to that same run; a cell held by a live concurrent client is
+   left to it; any other cell is claimed (``Tracker.claim``) and evaluated;
+4. logs each result on the driver as the executor returns it, and when nothing is left to
+   claim but cells are still held by others, waits for them (or for their claims to go stale);
+5. logs the track's figures on the parent run and marks it FINISHED.
 
-A decoder that declares a ``large_model`` (two-model decoding) gets that model through
-:func:`entropy_bench.generation.generate`, loaded by the same :class:`Models`; its fingerprint
-joins the generation keys, and the cell logs the large model's share of tokens and the
-estimated FLOPs (``test/gen/large_model_fraction``, ``cost/flops_estimate*``).
-
-Models are loaded lazily, only for cells not yet in the store (their fingerprint is part of
-every cache key), so a rerun of a finished sweep loads no model, and a rerun whose
-generations are all cached makes no forward call.
+A killed process leaves its claimed runs RUNNING; they are recognised as stale (owner gone)
+and claimed again by the next run. On an exception the cells in flight are marked FAILED.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import csv
-import hashlib
 import io
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Iterator
 
-import numpy as np
 from tqdm.auto import tqdm
 
-from entropy_bench.cache import Cache, content_key
-from entropy_bench.generation import Generation, generate, large_model_of
-from entropy_bench.metrics.bootstrap import bootstrap_ci
-from entropy_bench.metrics.uq import auroc
-from entropy_bench.models.hf import LanguageModel, describe, load_model
-from entropy_bench.sweep import Cell, SweepSpec, TaskRun, expand, sweep_key
-from entropy_bench.tracking import Tracker, metric_name
+from entropy_bench import sweep as sweeps
+from entropy_bench.cache import Cache
+from entropy_bench.executors import Executor, LocalExecutor
+from entropy_bench.tracking import CELL_TAG, Heartbeat, Tracker, scored_by
+from entropy_bench.tracks.base import Cell, CellResult, Context
 
-N_BOOTSTRAP = 1000
-
-
-def row_seed(cell_seed: int, example_id: str, sample: int = 0) -> int:
-    """The sampling seed of one (example, sample): independent of batching and order."""
-    digest = hashlib.sha256(f"{cell_seed}/{example_id}/{sample}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
-
-
-@dataclass
-class CellResult:
-    metrics: dict[str, float]
-    per_example: list[dict]
-    generated: int  # examples generated now (cache misses)
-
-
-@dataclass
-class Models:
-    """Lazily loaded models, one instance per name for the whole sweep."""
-
-    loader: Callable[[str], LanguageModel] = load_model
-    loaded: dict[str, LanguageModel] = field(default_factory=dict)
-
-    def __call__(self, name: str) -> LanguageModel:
-        if name not in self.loaded:
-            self.loaded[name] = self.loader(name)
-        return self.loaded[name]
-
-
-def generation_key(
-    model_fingerprint: str, prompt: str, cell: Cell, example_id: str, sample: int = 0, large_fingerprint: str | None = None
-) -> str:
-    large = {} if large_fingerprint is None else {"large_model": large_fingerprint}
-    return content_key(
-        **large,
-        model=model_fingerprint,
-        prompt=prompt,
-        decoder=cell.decoder.id,
-        seed=row_seed(cell.seed, example_id, sample),
-        max_new_tokens=cell.task_run.max_new_tokens,
-        stop=list(cell.task_run.task.stop),
-    )
-
-
-def cell_generations(
-    cell: Cell, examples: list[dict], prompts: list[str], cache: Cache, lm: LanguageModel,
-    large_lm: LanguageModel | None = None,
-) -> tuple[list[Generation], int, float]:
-    """Every example's generation for ``cell``; returns (generations, n generated now, seconds)."""
-    large_fp = None if large_lm is None else large_lm.fingerprint
-    keys = [generation_key(lm.fingerprint, p, cell, e["id"], large_fingerprint=large_fp) for e, p in zip(examples, prompts)]
-    found = [cache.get("generation", k) for k in keys]
-    missing = [i for i, g in enumerate(found) if g is None]
-    if missing:
-        for start in range(0, len(missing), cell.batch_size):
-            idx = missing[start : start + cell.batch_size]
-            t0 = time.perf_counter()
-            gens = generate(
-                lm,
-                [prompts[i] for i in idx],
-                cell.decoder,
-                seeds=[row_seed(cell.seed, examples[i]["id"]) for i in idx],
-                max_new_tokens=cell.task_run.max_new_tokens,
-                stop=cell.task_run.task.stop,
-                large_lm=large_lm,
-            )
-            dt = time.perf_counter() - t0
-            for i, g in zip(idx, gens):
-                record = {**g.to_dict(), "seconds": dt / len(idx)}
-                cache.put("generation", keys[i], record)
-                found[i] = record
-    gens = [Generation.from_dict({k: v for k, v in r.items() if k != "seconds"}) for r in found]
-    return gens, len(missing), sum(r.get("seconds", 0.0) for r in found)
-
-
-def evaluate_cell(
-    cell: Cell, examples: list[dict], prompts: list[str], cache: Cache, lm: LanguageModel,
-    large_lm: LanguageModel | None = None,
-) -> CellResult:
-    task = cell.task_run.task
-    split = cell.task_run.split
-    gens, generated, seconds = cell_generations(cell, examples, prompts, cache, lm, large_lm)
-
-    scores = [task.score(e, g.text) for e, g in zip(examples, gens)]
-    correct = np.array([s[task.primary_metric] for s in scores], dtype=float)
-    stats = {"generations": gens}
-    uq = {m.id: np.asarray(m(stats), dtype=float) for m in cell.measures}
-
-    metrics: dict[str, float] = {}
-    for name in scores[0]:
-        values = np.array([s[name] for s in scores], dtype=float)
-        metrics[f"{split}/task/{name}"] = float(values.mean())
-        lo, hi = bootstrap_ci(np.mean, values, n_resamples=N_BOOTSTRAP)
-        metrics[f"{split}/task/{name}_ci_low"], metrics[f"{split}/task/{name}_ci_high"] = lo, hi
-    for measure_id, values in uq.items():
-        key = f"{split}/uq/{metric_name(measure_id)}"
-        metrics[f"{key}/auroc"] = auroc(values, correct)
-        lo, hi = bootstrap_ci(auroc, values, correct, n_resamples=N_BOOTSTRAP)
-        metrics[f"{key}/auroc_ci_low"], metrics[f"{key}/auroc_ci_high"] = lo, hi
-        metrics[f"{key}/mean"] = float(values.mean())
-    n_tokens = sum(len(g.token_ids) for g in gens)
-    metrics[f"{split}/gen/mean_entropy"] = float(np.mean([np.mean(g.entropy) for g in gens]))
-    metrics[f"{split}/gen/mean_warped_entropy"] = float(np.mean([np.mean(g.warped_entropy) for g in gens]))
-    metrics[f"{split}/gen/mean_tokens"] = n_tokens / len(gens)
-    metrics["cost/generated_tokens"] = float(n_tokens)
-    metrics["cost/generation_seconds"] = seconds
-    if seconds > 0:
-        metrics["cost/tokens_per_s"] = n_tokens / seconds
-    if large_lm is not None:  # two-model decoding: share of tokens and summed FLOPs (generation.py)
-        metrics[f"{split}/gen/large_model_fraction"] = sum(sum(g.extra["large_model_used"]) for g in gens) / n_tokens
-        for part in ("", "_small_model", "_large_model"):
-            metrics[f"cost/flops_estimate{part}"] = float(sum(g.extra[f"flops_estimate{part}"] for g in gens))
-    metrics["n_examples"] = float(len(examples))
-
-    per_example = [
-        {
-            "id": e["id"],
-            "correct": c,
-            **{f"uq:{k}": float(v[i]) for k, v in uq.items()},
-            "n_tokens": len(g.token_ids),
-            "mean_entropy": float(np.mean(g.entropy)),
-            "mean_warped_entropy": float(np.mean(g.warped_entropy)),
-            "finish_reason": g.finish_reason,
-            "text": g.text,
-            "extracted": task.extract(g.text),
-            "target": str(e.get("target", e.get("answer", ""))),
-        }
-        for i, (e, g, c) in enumerate(zip(examples, gens, correct))
-    ]
-    return CellResult(metrics, per_example, generated)
+POLL_SECONDS = 2.0
 
 
 def per_example_csv(rows: list[dict]) -> str:
@@ -182,75 +47,160 @@ def per_example_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-@dataclass
+@dataclasses.dataclass
 class SweepResult:
     parent_run_id: str
     cells: int
-    skipped: int
-    generated_examples: int
+    skipped: int  # already finished before this run, or unavailable
+    generated_examples: int  # data items computed now (generations, samples)
     forward_calls: int
     experiment: str
     tracking_uri: str
+    rescored: int = 0  # finished cells given new scorers' metrics
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """A cell handed to the executor: a new claim (``run_id`` RUNNING) or a rescore of a finished run."""
+
+    cell: Cell
+    run_id: str
+    finished_run: Any = None  # the FINISHED run to add scorers to
 
 
 def run_sweep(
-    spec: SweepSpec,
+    spec: Any,
     *,
     tracking_uri: str | None = None,
     cache_dir: str | Path = ".bench_cache",
-    models: Models | None = None,
+    resources: dict[str, Any] | None = None,
+    executor: Executor | None = None,
     progress: bool = True,
+    out_dir: str | Path | None = None,
 ) -> SweepResult:
-    """Run every cell of ``spec`` not already FINISHED in the store (see module docstring)."""
-    cells = expand(spec)  # validates everything before MLflow is touched
-    key = sweep_key(cells)
-    cache = Cache(cache_dir)
-    models = models or Models()
-    tracker = Tracker(tracking_uri, spec.name)
-    parent = tracker.open_parent(key, run_name=f"{spec.name}-{key[:8]}", params={
-        "sweep.name": spec.name,
-        "sweep.spec": spec.model_dump_json(),
-        "sweep.cells": str(len(cells)),
+    """Run every cell of ``spec`` (a spec or a :class:`~entropy_bench.sweep.Plan`) not already finished;
+    the track's figures go to the parent run and, if given, to ``out_dir``."""
+    plan = spec if isinstance(spec, sweeps.Plan) else sweeps.plan(spec)
+    track = plan.track
+    context = Context(Cache(cache_dir), {**track.resources(), **(resources or {})})
+    tracker = Tracker(tracking_uri, plan.spec.name)
+    _note_legacy(tracker)
+    parent = tracker.open_parent(plan.key, run_name=f"{plan.spec.name}-{plan.key[:8]}", params={
+        "sweep.name": plan.spec.name,
+        "sweep.spec": plan.spec.model_dump_json(),
+        "sweep.cells": str(len(plan.cells)),
+        "sweep.track": track.name,
     })
-    done = tracker.finished_cells(parent)
-    loaded: dict[TaskRun, tuple[list[dict], list[str]] | None] = {}
+    available = [c for c in plan.cells if not _skipped(track, c, context)]
+    counts = {"new": 0, "rescored": 0, "produced": 0}
+    bar = tqdm(total=len(available), desc=f"bench run {plan.spec.name}", unit="cell", disable=not progress)
+    in_flight: dict[str, Job] = {}
+    with Heartbeat(tracker.uri) as heartbeat:
+        jobs = _jobs(tracker, parent, available, track.name, heartbeat, in_flight, bar)
+        try:
+            for job, result in (executor or LocalExecutor()).map(lambda j: track.evaluate(j.cell, context), jobs):
+                bar.set_postfix_str(job.cell.label)
+                _log(tracker, job, result)
+                counts["rescored" if job.finished_run is not None else "new"] += 1
+                counts["produced"] += result.produced
+                in_flight.pop(job.run_id, None)
+                heartbeat.runs.discard(job.run_id)
+                bar.update(1)
+        except BaseException:
+            for job in in_flight.values():
+                if job.finished_run is None:
+                    tracker.fail(job.run_id)
+            raise
+    bar.close()
+    figures = _figures(plan, tracker, parent)
+    tracker.close_parent(parent, figures=figures)
+    if out_dir is not None:
+        _save(figures, Path(out_dir))
+    return SweepResult(
+        parent, len(plan.cells), len(plan.cells) - counts["new"], counts["produced"],
+        track.forward_calls(context), plan.spec.name, tracker.uri, counts["rescored"],
+    )
 
-    def examples_of(tr: TaskRun) -> tuple[list[dict], list[str]] | None:
-        if tr not in loaded:
-            try:
-                examples = tr.task.load(tr.split, tr.limit)
-            except Exception as err:  # data source unavailable (offline hub, missing files)
-                if not tr.optional:
-                    raise
-                warnings.warn(f"skipping optional task {tr.task.id}: its data could not be loaded ({err})")
-                loaded[tr] = None
-                return None
-            loaded[tr] = (examples, [tr.task.prompt(e) for e in examples])
-        return loaded[tr]
 
-    generated = 0
-    todo = [c for c in cells if c.key not in done and examples_of(c.task_run) is not None]
-    skipped = len(cells) - len(todo)
-    bar = tqdm(todo, desc=f"bench run {spec.name}", unit="cell", disable=not progress)
-    for cell in bar:
-        bar.set_postfix_str(cell.label)
-        lm = models(cell.model)
-        large_name = large_model_of(cell.decoder)
-        large_lm = None if large_name is None else models(large_name)
-        result = evaluate_cell(cell, *examples_of(cell.task_run), cache, lm, large_lm)
-        generated += result.generated
-        tags = describe(lm)
-        if large_lm is not None:
-            tags |= {f"large_{k}": v for k, v in describe(large_lm).items()}
-        tracker.log_cell(
-            parent,
-            cell_key=cell.key,
-            run_name=cell.label,
-            params={**cell.params, "batch_size": str(cell.batch_size), "model.source": tags["model.source"]},
-            metrics=result.metrics,
-            tags=tags,
-            artifacts={"per_example.csv": per_example_csv(result.per_example)},
+def _note_legacy(tracker: Tracker) -> None:
+    old = tracker.legacy_children()
+    if old:
+        warnings.warn(
+            f"{old} cell run(s) in experiment {tracker.client.get_experiment(tracker.experiment_id).name!r} were "
+            "written before cell keys left out the uncertainty measures (entropy-bench 0.2); they are kept but "
+            "not reused, and tables skip them. Cached generations are still used: nothing is regenerated.",
+            stacklevel=3,
         )
-    tracker.close_parent(parent)
-    calls = sum(lm.forward_calls for lm in models.loaded.values())
-    return SweepResult(parent, len(cells), skipped, generated, calls, spec.name, tracker.uri)
+
+
+def _skipped(track, cell: Cell, context: Context) -> bool:
+    reason = track.skip_reason(cell, context)
+    if reason:
+        warnings.warn(f"skipping {cell.label}: {reason}", stacklevel=3)
+    return bool(reason)
+
+
+def _jobs(tracker: Tracker, parent: str, cells: list[Cell], track: str, heartbeat: Heartbeat,
+          in_flight: dict[str, Job], bar) -> Iterator[Job]:
+    """Cells to evaluate, claimed one at a time as the executor asks (module docstring, step 3)."""
+    pending = {c.key: c for c in cells}
+    while pending:
+        progressed = False
+        runs = _by_cell(tracker.children(parent))
+        for key, cell in list(pending.items()):
+            state, found = tracker.cell_state(runs.get(key, []))
+            if state == "free":
+                state, found = tracker.claim(parent, key, cell.label, track)
+            if state == "held":
+                continue
+            del pending[key]
+            progressed = True
+            if state == "claimed":
+                job = Job(cell, found)
+            elif set(cell.scorer_ids) - scored_by(found):
+                job = Job(cell, found.info.run_id, finished_run=found)
+            else:
+                bar.update(1)
+                continue
+            in_flight[job.run_id] = job
+            heartbeat.runs.add(job.run_id)
+            yield job
+        if pending and not progressed:
+            time.sleep(POLL_SECONDS)
+
+
+def _by_cell(runs: list) -> dict[str, list]:
+    grouped: dict[str, list] = {}
+    for run in runs:
+        grouped.setdefault(run.data.tags.get(CELL_TAG), []).append(run)
+    return grouped
+
+
+def _log(tracker: Tracker, job: Job, result: CellResult) -> None:
+    artifacts = {"per_example.csv": per_example_csv(result.per_example)}
+    if job.finished_run is None:
+        tracker.finish(job.run_id, params={**job.cell.params, **result.params}, metrics=result.metrics,
+                       tags=result.tags, artifacts=artifacts, scorers=job.cell.scorer_ids)
+        return
+    logged = job.finished_run.data.metrics
+    tracker.add_scores(job.run_id, metrics={k: v for k, v in result.metrics.items() if k not in logged},
+                       artifacts=artifacts, scorers=job.cell.scorer_ids)
+
+
+def _figures(plan, tracker: Tracker, parent: str) -> dict[str, Any]:
+    if not plan.track.has_figures:
+        return {}
+    from entropy_bench.tables import load_examples
+
+    return plan.track.figures(plan.track.summarise(load_examples(tracker.uri, plan.spec.name, parent)))
+
+
+def _save(figures: dict[str, Any], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, figure in figures.items():
+        path = out_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(figure, str):
+            path.write_text(figure + "\n")
+        else:
+            figure.savefig(path, dpi=120)

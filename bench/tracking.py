@@ -2,13 +2,22 @@
 
 - The parent run is identified by the sweep's key (tag ``bench.sweep_key``): rerunning or
   resuming the same sweep reopens the same parent instead of adding a new one.
-- A child run is written only once its cell is fully computed, in one batch (params, metrics,
-  tags), then its artifacts, then it is marked FINISHED. A cell whose child run is FINISHED is
-  skipped on rerun; a child left unfinished by a killed process is deleted and written anew,
-  so the store ends with exactly one child run per cell.
-- Children carry *all* of the cell's params (MLflow does not inherit parent params).
-- Metric keys follow ``<split>/<family>/<metric>``; tags record git sha, package versions,
-  device and model source.
+- A cell is **claimed** before it is evaluated: its child run is created RUNNING with an owner
+  tag (host, pid, process start time) and a heartbeat tag that a background thread refreshes
+  (:class:`Heartbeat`). Once the cell is computed, params, metrics, tags and artifacts are
+  written and the run is marked FINISHED. A cell with a FINISHED child is done.
+- Only **stale** unfinished children are deleted (:func:`is_stale`): FAILED or KILLED ones,
+  ones whose owner process on this host is gone, and ones whose heartbeat (from another
+  host) is older than :data:`LEASE_SECONDS`. A live concurrent client's run is never deleted:
+  its cell is left to it, and a process that has nothing else to do waits for it.
+- Claims are made under a file lock next to a SQLite store (all clients of one SQLite file
+  share a host), and for every store checked after the fact: of two runs claiming one cell,
+  the earlier-created keeps it and the other is deleted by its own process.
+- Children carry *all* of the cell's params (MLflow does not inherit parent params), and a
+  tag per scorer (``bench.scored.<hash>`` = the scorer id) that lists what scored the run,
+  so a scorer added to the sweep later is added to the same runs.
+- Children written before cell keys left out the scorers carry no ``bench.layout`` tag;
+  they are kept but not reused (:data:`LAYOUT`).
 
 The default tracking URI is ``sqlite:///mlruns.db`` in the working directory, overridden by
 ``--tracking-uri`` or ``MLFLOW_TRACKING_URI``.
@@ -16,30 +25,38 @@ The default tracking URI is ``sqlite:///mlruns.db`` in the working directory, ov
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import platform
-import re
+import socket
 import subprocess
 import tempfile
+import threading
+import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
 PARENT_ID_TAG = "mlflow.parentRunId"
 SWEEP_TAG = "bench.sweep_key"
 CELL_TAG = "bench.cell_key"
+TRACK_TAG = "bench.track"
+LAYOUT_TAG = "bench.layout"
+LAYOUT = "2"  # 2: cell keys without the scorers (entropy-bench 0.2)
+OWNER_TAG = "bench.owner"
+HEARTBEAT_TAG = "bench.heartbeat"
+SCORED_PREFIX = "bench.scored."
+LEGACY_NOTED_TAG = "bench.legacy_noted"
+LEASE_SECONDS = 300.0
+HEARTBEAT_SECONDS = 30.0
 
 
 def resolve_tracking_uri(uri: str | None = None) -> str:
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-
-
-def metric_name(text: str) -> str:
-    """A method id as an MLflow-legal key fragment: ``a(b=1,c=x)`` → ``a:b-1:c-x``."""
-    text = text.replace("(", ":").replace(")", "").replace("=", "-").replace(",", ":")
-    return re.sub(r"[^\w.\-/: +]", "_", text)
 
 
 def environment_tags() -> dict[str, str]:
@@ -80,6 +97,77 @@ def _git_sha() -> str | None:
         return None
 
 
+# --- ownership of unfinished runs ---------------------------------------------------------
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of process ``pid`` in clock ticks since boot (Linux), or ``None``."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def this_process() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "started": _process_start(os.getpid())}
+
+
+def _alive(owner: dict[str, Any]) -> bool:
+    try:
+        os.kill(int(owner["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    started = _process_start(int(owner["pid"]))
+    return owner.get("started") is None or started is None or started == owner["started"]
+
+
+def is_stale(run, now: float | None = None) -> bool:
+    """Whether an unfinished child run was left behind by a process that will not finish it."""
+    if run.info.status == "FINISHED":
+        return False
+    if run.info.status in ("FAILED", "KILLED"):
+        return True
+    try:
+        owner = json.loads(run.data.tags[OWNER_TAG])
+    except (KeyError, ValueError):
+        return True  # no owner: written by a version without claims, whose writer is gone
+    if owner.get("host") == socket.gethostname():
+        return not _alive(owner)
+    beat = float(run.data.tags.get(HEARTBEAT_TAG, 0))
+    return (time.time() if now is None else now) - beat > LEASE_SECONDS
+
+
+def scored_tag(scorer_id: str) -> str:
+    return SCORED_PREFIX + hashlib.sha256(scorer_id.encode()).hexdigest()[:16]
+
+
+def scored_by(run) -> set[str]:
+    """The ids of the scorers whose metrics a run holds."""
+    return {v for k, v in run.data.tags.items() if k.startswith(SCORED_PREFIX)}
+
+
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """An exclusive lock shared by every client of a SQLite store; a no-op for other stores."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    path = Path(uri.removeprefix("sqlite:///")).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.bench-lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- the tracker ---------------------------------------------------------------------------
+
+
 class Tracker:
     """Parent/child runs of one sweep in one experiment."""
 
@@ -88,79 +176,161 @@ class Tracker:
 
         self.uri = resolve_tracking_uri(tracking_uri)
         self.client = MlflowClient(tracking_uri=self.uri)
-        found = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+        with store_lock(self.uri):
+            found = self.client.get_experiment_by_name(experiment)
+            self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
 
     def _search(self, filter_string: str) -> list:
         return self.client.search_runs([self.experiment_id], filter_string=filter_string, max_results=50000)
 
     def open_parent(self, sweep_key: str, run_name: str, params: dict[str, str]) -> str:
         """The parent run of this sweep, reopened if it exists, else created."""
-        existing = self._search(f"tags.`{SWEEP_TAG}` = '{sweep_key}'")
-        if existing:
-            run_id = existing[0].info.run_id
-            self.client.update_run(run_id, status="RUNNING")
-            return run_id
-        run = self.client.create_run(self.experiment_id, run_name=run_name, tags={SWEEP_TAG: sweep_key, **environment_tags()})
-        self._log(run.info.run_id, params=params)
-        return run.info.run_id
+        with store_lock(self.uri):
+            existing = self._search(f"tags.`{SWEEP_TAG}` = '{sweep_key}'")
+            if existing:
+                run_id = min(existing, key=_creation_order).info.run_id
+                self.client.update_run(run_id, status="RUNNING")
+                return run_id
+            run = self.client.create_run(self.experiment_id, run_name=run_name,
+                                         tags={SWEEP_TAG: sweep_key, **environment_tags()})
+            self._log(run.info.run_id, params=params)
+            return run.info.run_id
 
-    def finished_cells(self, parent_id: str) -> set[str]:
-        """Cell keys with a FINISHED child; unfinished children (a killed run) are deleted."""
-        done = set()
-        for run in self._search(f"tags.`{PARENT_ID_TAG}` = '{parent_id}'"):
-            key = run.data.tags.get(CELL_TAG)
-            if run.info.status == "FINISHED" and key not in done:
-                done.add(key)
-            else:
+    def children(self, parent_id: str, cell_key: str | None = None) -> list:
+        query = f"tags.`{PARENT_ID_TAG}` = '{parent_id}'"
+        if cell_key is not None:
+            query += f" and tags.`{CELL_TAG}` = '{cell_key}'"
+        return self._search(query)
+
+    def claim(self, parent_id: str, cell_key: str, run_name: str, track: str) -> tuple[str, Any]:
+        """``("done", run)`` if the cell has a FINISHED child, ``("held", run)`` if a live process
+        holds it, else ``("claimed", run_id)`` of a new RUNNING child owned by this process (stale
+        children of the cell are deleted first)."""
+        with store_lock(self.uri):
+            state = self.cell_state(self.children(parent_id, cell_key))
+            if state[0] != "free":
+                return state
+            for run in state[1]:
                 self.client.delete_run(run.info.run_id)
-        return done
+            run = self.client.create_run(self.experiment_id, run_name=run_name, tags={
+                PARENT_ID_TAG: parent_id, CELL_TAG: cell_key, TRACK_TAG: track, LAYOUT_TAG: LAYOUT,
+                OWNER_TAG: json.dumps(this_process()), HEARTBEAT_TAG: str(time.time()),
+            })
+        rivals = [r for r in self.children(parent_id, cell_key) if r.info.status == "FINISHED" or not is_stale(r)]
+        first = min(rivals, key=_creation_order)
+        if first.info.run_id != run.info.run_id:  # another store client claimed it too, earlier
+            self.client.delete_run(run.info.run_id)
+            return ("done" if first.info.status == "FINISHED" else "held"), first
+        return "claimed", run.info.run_id
 
-    def log_cell(
-        self,
-        parent_id: str,
-        *,
-        cell_key: str,
-        run_name: str,
-        params: dict[str, str],
-        metrics: dict[str, float],
-        tags: dict[str, str],
-        artifacts: dict[str, str],
+    @staticmethod
+    def cell_state(runs: list) -> tuple[str, Any]:
+        finished = [r for r in runs if r.info.status == "FINISHED"]
+        if finished:
+            return "done", min(finished, key=_creation_order)
+        live = [r for r in runs if not is_stale(r)]
+        if live:
+            return "held", min(live, key=_creation_order)
+        return "free", runs
+
+    def finish(
+        self, run_id: str, *, params: dict[str, str], metrics: dict[str, float], tags: dict[str, str],
+        artifacts: dict[str, str], scorers: tuple[str, ...] = (), figures: dict[str, Any] | None = None,
+    ) -> None:
+        """Write a claimed cell's results and mark its run FINISHED (``artifacts``: name → text)."""
+        self._log(run_id, params=params, metrics=metrics, tags={**environment_tags(), **tags, LAYOUT_TAG: LAYOUT})
+        self.add_scores(run_id, metrics={}, artifacts=artifacts, scorers=scorers, figures=figures)
+        self.client.set_terminated(run_id, "FINISHED")
+
+    def add_scores(
+        self, run_id: str, *, metrics: dict[str, float], artifacts: dict[str, str], scorers: tuple[str, ...],
         figures: dict[str, Any] | None = None,
-    ) -> str:
-        """Write one finished cell as a child run; ``artifacts`` maps file name → text content."""
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=run_name,
-            tags={PARENT_ID_TAG: parent_id, CELL_TAG: cell_key, **environment_tags(), **tags},
-        )
-        run_id = run.info.run_id
-        self._log(run_id, params=params, metrics=metrics)
+    ) -> None:
+        """Add scorers' metrics to a run, rewrite its artifacts, then tag the scorers as done
+        (in that order, so that a kill in between leaves them to be added again)."""
+        self._log(run_id, metrics=metrics)
         with tempfile.TemporaryDirectory() as tmp:
             for name, content in artifacts.items():
                 (Path(tmp) / name).write_text(content)
                 self.client.log_artifact(run_id, str(Path(tmp) / name))
         for name, figure in (figures or {}).items():
             self.client.log_figure(run_id, figure, name)
-        self.client.set_terminated(run_id, "FINISHED")
-        return run_id
+        self._log(run_id, tags={scored_tag(s): s for s in scorers})
 
-    def close_parent(self, parent_id: str, metrics: dict[str, float] | None = None) -> None:
+    def fail(self, run_id: str) -> None:
+        self.client.set_terminated(run_id, "FAILED")
+
+    def log_cell(
+        self, parent_id: str, *, cell_key: str, run_name: str, params: dict[str, str], metrics: dict[str, float],
+        tags: dict[str, str], artifacts: dict[str, str], figures: dict[str, Any] | None = None,
+    ) -> str:
+        """Create and write one finished child run at once (studies, which claim nothing)."""
+        run = self.client.create_run(self.experiment_id, run_name=run_name,
+                                     tags={PARENT_ID_TAG: parent_id, CELL_TAG: cell_key})
+        self.finish(run.info.run_id, params=params, metrics=metrics, tags=tags, artifacts=artifacts, figures=figures)
+        return run.info.run_id
+
+    def legacy_children(self) -> int:
+        """How many child runs predate the current layout, the first time this store is asked
+        (0 afterwards: the experiment is tagged once it has been told)."""
+        experiment = self.client.get_experiment(self.experiment_id)
+        if experiment.tags.get(LEGACY_NOTED_TAG):
+            return 0
+        runs = self._search(f"tags.`{CELL_TAG}` != ''")
+        old = sum(1 for r in runs if LAYOUT_TAG not in r.data.tags)
+        self.client.set_experiment_tag(self.experiment_id, LEGACY_NOTED_TAG, str(old))
+        return old
+
+    def close_parent(self, parent_id: str, metrics: dict[str, float] | None = None,
+                     figures: dict[str, Any] | None = None) -> None:
         if metrics:
             self._log(parent_id, metrics=metrics)
+        for name, figure in (figures or {}).items():  # matplotlib figures, or text
+            if isinstance(figure, str):
+                self.client.log_text(parent_id, figure, name)
+            else:
+                self.client.log_figure(parent_id, figure, name)
         self.client.set_terminated(parent_id, "FINISHED")
 
-    def _log(self, run_id: str, params: dict[str, str] | None = None, metrics: dict[str, float] | None = None) -> None:
-        from mlflow.entities import Metric, Param
-
-        import time
+    def _log(self, run_id: str, params: dict[str, str] | None = None, metrics: dict[str, float] | None = None,
+             tags: dict[str, str] | None = None) -> None:
+        from mlflow.entities import Metric, Param, RunTag
 
         now = int(time.time() * 1000)
         p = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
         m = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items() if v == v]  # drop NaN
-        for i in range(0, max(len(p), len(m), 1), 100):
-            self.client.log_batch(run_id, metrics=m[i : i + 100], params=p[i : i + 100])
+        t = [RunTag(k, str(v)[:8000]) for k, v in (tags or {}).items()]
+        for i in range(0, max(len(p), len(m), len(t), 1), 100):
+            self.client.log_batch(run_id, metrics=m[i : i + 100], params=p[i : i + 100], tags=t[i : i + 100])
 
 
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=1, default=str)
+def _creation_order(run) -> tuple[int, str]:
+    return run.info.start_time or 0, run.info.run_id
+
+
+class Heartbeat:
+    """Refreshes the heartbeat tag of the runs this process holds, every ``HEARTBEAT_SECONDS``."""
+
+    def __init__(self, uri: str, interval: float = HEARTBEAT_SECONDS):
+        self.uri, self.interval = uri, interval
+        self.runs: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="bench-heartbeat", daemon=True)
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=self.uri)
+        while not self._stop.wait(self.interval):
+            for run_id in list(self.runs):
+                with contextlib.suppress(Exception):  # a run finished or deleted meanwhile
+                    client.set_tag(run_id, HEARTBEAT_TAG, str(time.time()))
+

@@ -6,7 +6,8 @@ from mlflow.tracking import MlflowClient
 
 from entropy_bench import sweep
 from entropy_bench.models.hf import load_model
-from entropy_bench.runner import Models, run_sweep
+from entropy_bench.models.pool import Models
+from entropy_bench.runner import run_sweep
 from entropy_bench.tracking import CELL_TAG, PARENT_ID_TAG
 
 from sweep_fixtures import tiny_sweep
@@ -43,13 +44,13 @@ def test_rerun_makes_zero_forward_calls_and_no_new_runs(tiny_model_dir, tmp_path
     cache = tmp_path / "cache"
 
     first = CountingLoader()
-    result = run_sweep(spec, tracking_uri=uri, cache_dir=cache, models=Models(first), progress=False)
+    result = run_sweep(spec, tracking_uri=uri, cache_dir=cache, resources={"models": Models(first)}, progress=False)
     assert first.calls > 0 and result.cells == 2 and result.generated_examples == 12
     kids, parents = children(uri, "tiny")
     assert len(kids) == 2 and len(parents) == 1
 
     again = CountingLoader()
-    result = run_sweep(spec, tracking_uri=uri, cache_dir=cache, models=Models(again), progress=False)
+    result = run_sweep(spec, tracking_uri=uri, cache_dir=cache, resources={"models": Models(again)}, progress=False)
     assert again.calls == 0 and result.skipped == 2 and result.forward_calls == 0
     kids2, parents2 = children(uri, "tiny")
     assert {r.info.run_id for r in kids2} == {r.info.run_id for r in kids} and len(parents2) == 1
@@ -57,7 +58,7 @@ def test_rerun_makes_zero_forward_calls_and_no_new_runs(tiny_model_dir, tmp_path
     # A new store with the same cache: cells are logged again, but nothing is generated.
     fresh_uri = f"sqlite:///{tmp_path / 'other.db'}"
     third = CountingLoader()
-    result = run_sweep(spec, tracking_uri=fresh_uri, cache_dir=cache, models=Models(third), progress=False)
+    result = run_sweep(spec, tracking_uri=fresh_uri, cache_dir=cache, resources={"models": Models(third)}, progress=False)
     assert third.calls == 0 and result.generated_examples == 0
     new_kids, _ = children(fresh_uri, "tiny")
     old = {r.data.tags[CELL_TAG]: r.data.metrics for r in kids}

@@ -8,9 +8,9 @@ import random
 
 import pytest
 
-from entropy_bench import sweep as S
 from entropy_bench.methods.registry import InvalidParameterError, UnknownMethodError
 from entropy_bench.sweep import SpecError, expand, load, parse, sweep_key
+from entropy_bench.tracks.generation import RUN_SETTINGS
 
 BASE = {
     "name": "t",
@@ -62,16 +62,21 @@ def test_expand_is_the_full_product():
     assert {(c.model, c.task_run.task.id, c.decoder.id, c.seed) for c in got} == expected
 
 
-def test_every_cell_carries_all_measures_and_the_batch_size():
+def test_every_cell_carries_all_measures_and_the_batch_size_outside_its_params():
     for c in cells():
-        assert [m.id for m in c.measures] == MEASURE_IDS
-        assert c.params["uncertainty"] == ",".join(MEASURE_IDS)
+        assert [m.id for m in c.measures] == MEASURE_IDS == list(c.scorer_ids)
+        assert "uncertainty" not in c.params and "batch_size" not in c.params
         assert c.batch_size == 4
 
 
 def test_no_measures_is_allowed():
     got = cells(uncertainty=[])
-    assert all(c.measures == () and c.params["uncertainty"] == "" for c in got)
+    assert all(c.measures == () and c.calculators == () for c in got)
+
+
+def test_the_measures_statistics_are_planned_once_per_cell():
+    (calculator,) = {c.calculators for c in cells()}
+    assert [s.name for s in calculator] == ["token_nll"]  # read by max_sequence_prob
 
 
 def test_task_run_settings_override_the_sweep_and_are_not_task_params():
@@ -83,7 +88,7 @@ def test_task_run_settings_override_the_sweep_and_are_not_task_params():
     assert (tuned.limit, tuned.max_new_tokens, tuned.split, tuned.optional) == (3, 5, "train", True)
     assert (gsm.limit, gsm.max_new_tokens, gsm.split, gsm.optional) == (10, 7, "test", False)
     # run settings are not task parameters: they do not appear in the task id
-    for setting in S.RUN_SETTINGS:
+    for setting in RUN_SETTINGS:
         assert setting not in tuned.task.params
         assert f"{setting}=" not in tuned.task.id
 
@@ -114,7 +119,6 @@ def test_cell_params_name_everything():
         "max_new_tokens": "5",
         "decoder": "temperature(temperature=0.7)+top_p(top_p=0.9)",
         "seed": str(c.seed),
-        "uncertainty": "max_sequence_prob,mean_token_entropy",
     }
     assert c.label == f"arithmetic/temperature(temperature=0.7)+top_p(top_p=0.9)/seed={c.seed}"
 
@@ -166,9 +170,6 @@ def _key_of_single_cell(**changes):
         {"models": ["other"]},
         {"decoders": [{"name": "top_p", "top_p": 0.8}]},
         {"decoders": [{"name": "top_k", "top_k": 50}]},
-        {"uncertainty": ["max_sequence_prob"]},
-        {"uncertainty": ["mean_token_entropy", "max_sequence_prob"]},
-        {"uncertainty": []},
     ],
     ids=lambda c: str(c),
 )
@@ -178,6 +179,9 @@ def test_cell_key_changes_with_every_param(change):
 
 def test_cell_key_ignores_what_does_not_change_results():
     assert _key_of_single_cell(batch_size=1) == _key_of_single_cell(batch_size=32)
+    # measures score a cell's data; they do not change it
+    for measures in (["max_sequence_prob"], ["mean_token_entropy", "max_sequence_prob"], []):
+        assert _key_of_single_cell(uncertainty=measures) == _key_of_single_cell()
     # naming a default explicitly is the same cell
     assert _key_of_single_cell(tasks=[{"name": "arithmetic", "limit": 5, "digits": 1}]) == _key_of_single_cell()
 

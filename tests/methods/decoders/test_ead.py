@@ -15,7 +15,8 @@ from entropy_bench.generation import generate
 from entropy_bench.methods.decoders.ead import EntropyAdaptive
 from entropy_bench.methods.registry import DECODERS, InvalidParameterError
 from entropy_bench.models.hf import load_model
-from entropy_bench.runner import Models, run_sweep
+from entropy_bench.models.pool import Models
+from entropy_bench.runner import run_sweep
 from entropy_bench.tracking import PARENT_ID_TAG
 
 NEG_INF = float("-inf")

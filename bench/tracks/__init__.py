@@ -1,0 +1,6 @@
+"""Tracks: one module per kind of work; the runner knows them through ``tracks/base.py``."""
+
+from entropy_bench.tracks.estimation import EstimationTrack
+from entropy_bench.tracks.generation import GenerationTrack
+
+TRACKS = {track.name: track for track in (GenerationTrack(), EstimationTrack())}
