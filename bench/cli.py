@@ -15,6 +15,15 @@ import typer
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 
+
+@app.callback()
+def main() -> None:
+    """Warnings print as one line each ('warning: …'), without the source line that raised them."""
+    import warnings
+
+    warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
+
+
 FAMILIES = ("decoders", "uncertainty", "estimators", "losses", "tasks", "models")
 
 
@@ -190,7 +199,7 @@ def profile(
     typer.echo(table.to_markdown(index=False, floatfmt=".4g"))
 
 
-STUDIES = ("mirostat", "ead")
+STUDIES = ("mirostat", "ead", "matrix-timing")
 
 
 @app.command()
@@ -200,13 +209,18 @@ def study(
     out_dir: Optional[Path] = typer.Option(None, help="Results folder [default: results/decoders/<name>]."),
     eta: float = typer.Option(1.0, help="mirostat: the learning rate η (1 as in the authors' code; llama.cpp uses 0.1)."),
 ) -> None:
-    """Run a study: 'mirostat' (surprise control of Mirostat v2 for τ ∈ {2,3,5}) or 'ead' (score vs cost)."""
+    """Run a study: 'mirostat' (surprise control of Mirostat v2 for τ ∈ {2,3,5}), 'ead' (score vs cost) or
+    'matrix-timing' (Matrix Nuclear-Norm vs matrix entropy time, results/estimators/)."""
     from entropy_bench.methods.registry import UnknownMethodError
 
     if name not in STUDIES:
         _fail(str(UnknownMethodError("study", name, list(STUDIES))))
-    out = out_dir or Path("results/decoders") / name
-    if name == "mirostat":
+    out = out_dir or (Path("results/estimators") if name == "matrix-timing" else Path("results/decoders") / name)
+    if name == "matrix-timing":
+        from entropy_bench.studies.matrix_timing import run_matrix_timing
+
+        table = run_matrix_timing(out_dir=out)
+    elif name == "mirostat":
         from entropy_bench.studies.mirostat import run_mirostat_study
 
         table = run_mirostat_study(eta=eta, tracking_uri=tracking_uri, out_dir=out)
