@@ -76,15 +76,16 @@ def plan(required: Iterable[str], inputs: Iterable[str], registry: Registry = ST
 
 
 def compute(
-    calculators: list[StatCalculator], inputs: Mapping[str, Any], data_key: str, cache: Cache
+    calculators: list[StatCalculator], inputs: Mapping[str, Any], input_keys: Mapping[str, str], cache: Cache
 ) -> dict[str, Any]:
     """``inputs`` plus every calculator's statistic (from the cache where it is there already).
 
-    ``data_key`` identifies the cell's data (the inputs); a statistic's key chains the keys of
-    what it was computed from, so a changed input or calculator version is a new entry.
+    ``input_keys`` identifies each input's content (the generation track: the generations'
+    cache keys; the examples' task, split and ids); a statistic's key chains the keys of what
+    it was computed from, so a changed input or calculator version is a new entry.
     """
     values = dict(inputs)
-    keys = {name: content_key(data=data_key, input=name) for name in inputs}
+    keys = {name: content_key(input=name, content=input_keys[name]) for name in inputs}
     for calculator in calculators:
         keys[calculator.name] = content_key(
             statistic=calculator.id,

@@ -52,7 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from entropy_bench.cache import content_key
 from entropy_bench.methods.decoders.base import Decoder, build_decoder
 from entropy_bench.methods.records import Generation
-from entropy_bench.methods.registry import UNCERTAINTY, InvalidParameterError
+from entropy_bench.methods.registry import UNCERTAINTY, InvalidParameterError, UnknownMethodError
 from entropy_bench.methods.uncertainty.base import UncertaintyMeasure
 from entropy_bench.metrics import keys
 from entropy_bench.metrics.bootstrap import bootstrap_ci
@@ -205,6 +205,11 @@ class GenerationTrack(Track):
             "decoder": [d.id for d in decoders],
             "uncertainty measure": [m.id for m in measures],
         })
+        for measure in measures:  # an unknown statistic names the measure that wants it
+            try:
+                plan(measure.requires, INPUTS)
+            except UnknownMethodError as err:
+                raise SpecError(f"uncertainty measure {measure.id!r} requires {err}") from None
         calculators = tuple(plan(set().union(*(m.requires for m in measures)), INPUTS))
         return [
             GenerationCell(model, tr, decoder, seed, measures, spec.batch_size, calculators)
@@ -300,8 +305,9 @@ def score_cell(cell: GenerationCell, examples: list[dict], data: CellData, conte
     task, split, gens = cell.task_run.task, cell.task_run.split, data.generations
     scores = [task.score(e, g.text) for e, g in zip(examples, gens)]
     correct = np.array([s[task.primary_metric] for s in scores], dtype=float)
-    data_key = content_key(generations=data.keys)
-    stats = compute(list(cell.calculators), {"generations": gens, "examples": examples}, data_key, context.cache)
+    input_keys = {"generations": content_key(generations=data.keys),
+                  "examples": content_key(task=task.id, version=task.version, split=split, ids=[e["id"] for e in examples])}
+    stats = compute(list(cell.calculators), {"generations": gens, "examples": examples}, input_keys, context.cache)
     uq = {m.id: np.asarray(m({r: stats[r] for r in m.requires}), dtype=float) for m in cell.measures}
 
     metrics: dict[str, float] = {}

@@ -119,9 +119,9 @@ class Chain(Decoder):
     decoders: tuple[Decoder, ...] = ()
 
     def __post_init__(self):
-        routed = {d.large_model for d in self.decoders if d.large_model is not None}
-        if len(routed) > 1:
-            raise InvalidParameterError(self.id, "decoders", f"a chain routes to one large model, got {sorted(routed)}")
+        routed = [d.id for d in self.decoders if d.large_model is not None]
+        if len(routed) > 1:  # one routing rule per step: a second would be silently ignored
+            raise InvalidParameterError(self.id, "decoders", f"a chain holds one two-model decoder, got {routed}")
 
     @property
     def large_model(self) -> str | None:  # type: ignore[override]

@@ -196,7 +196,7 @@ def test_runner_loads_the_large_model_by_its_spec_and_logs_fraction_and_flops(ti
     })
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
     models = Models()
-    run_sweep(spec, tracking_uri=uri, cache_dir=tmp_path / "cache", models=models, progress=False)
+    run_sweep(spec, tracking_uri=uri, cache_dir=tmp_path / "cache", resources={"models": models}, progress=False)
     assert sorted(models.loaded) == sorted([f"{tiny_model_dir}#layers=1", str(tiny_model_dir)])
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("ead").experiment_id])
@@ -213,7 +213,7 @@ def test_runner_loads_the_large_model_by_its_spec_and_logs_fraction_and_flops(ti
 
     again = Models()
     result = run_sweep(spec, tracking_uri=f"sqlite:///{tmp_path / 'fresh.db'}", cache_dir=tmp_path / "cache",
-                       models=again, progress=False)
+                       resources={"models": again}, progress=False)
     assert result.generated_examples == 0 and result.forward_calls == 0
 
 
