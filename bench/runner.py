@@ -85,12 +85,11 @@ def run_sweep(
     context = Context(Cache(cache_dir), {**track.resources(), **(resources or {})})
     tracker = Tracker(tracking_uri, plan.spec.name)
     _note_legacy(tracker)
-    parent = tracker.open_parent(plan.key, run_name=f"{plan.spec.name}-{plan.key[:8]}", params={
-        "sweep.name": plan.spec.name,
-        "sweep.spec": plan.spec.model_dump_json(),
-        "sweep.cells": str(len(plan.cells)),
-        "sweep.track": track.name,
-    })
+    parent = tracker.open_parent(
+        plan.key, run_name=f"{plan.spec.name}-{plan.key[:8]}",
+        params={"sweep.name": plan.spec.name, "sweep.cells": str(len(plan.cells)), "sweep.track": track.name},
+        tags={"bench.sweep_spec": plan.spec.model_dump_json()},
+    )
     available = [c for c in plan.cells if not _skipped(track, c, context)]
     counts = {"new": 0, "rescored": 0, "produced": 0}
     bar = tqdm(total=len(available), desc=f"bench run {plan.spec.name}", unit="cell", disable=not progress)

@@ -8,7 +8,8 @@
   written and the run is marked FINISHED. A cell with a FINISHED child is done.
 - Only **stale** unfinished children are deleted (:func:`is_stale`): FAILED or KILLED ones,
   ones whose owner process on this host is gone, and ones whose heartbeat (from another
-  host) is older than :data:`LEASE_SECONDS`. A live concurrent client's run is never deleted:
+  host) is older than :data:`LEASE_SECONDS`; a stale RUNNING one is marked FAILED first.
+- A new SQLite store is created whole or not at all (:func:`ensure_store`). A live concurrent client's run is never deleted:
   its cell is left to it, and a process that has nothing else to do waits for it.
 - Claims are made under a file lock next to a SQLite store (all clients of one SQLite file
   share a host), and for every store checked after the fact: of two runs claiming one cell,
@@ -149,13 +150,42 @@ def scored_by(run) -> set[str]:
     return {v for k, v in run.data.tags.items() if k.startswith(SCORED_PREFIX)}
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, else ``None``."""
+    return Path(uri.removeprefix("sqlite:///")).expanduser() if uri.startswith("sqlite:///") else None
+
+
+def ensure_store(uri: str) -> None:
+    """Create a new SQLite store so that a kill at any instant leaves either no store or a whole one.
+
+    MLflow creates a SQLite schema as a series of separately committed migrations; a process
+    killed in the middle leaves a file that every later client fails on. So a new store is
+    created and migrated in a temporary file beside it, under the store lock (which also keeps
+    concurrent first runs from migrating at once), and renamed into place when complete.
+    Temporary files of earlier, killed attempts are removed. Other stores are left to MLflow.
+    """
+    path = sqlite_path(uri)
+    if path is None or path.exists():
+        return
+    from mlflow.tracking import MlflowClient
+
+    with store_lock(uri):
+        if path.exists():  # another client created it while we waited for the lock
+            return
+        for leftover in path.parent.glob(f".{path.name}.init-*"):
+            leftover.unlink()
+        tmp = path.with_name(f".{path.name}.init-{os.getpid()}")
+        MlflowClient(tracking_uri=f"sqlite:///{tmp}").search_experiments(max_results=1)
+        os.replace(tmp, path)
+
+
 @contextlib.contextmanager
 def store_lock(uri: str) -> Iterator[None]:
     """An exclusive lock shared by every client of a SQLite store; a no-op for other stores."""
-    if not uri.startswith("sqlite:///"):
+    path = sqlite_path(uri)
+    if path is None:
         yield
         return
-    path = Path(uri.removeprefix("sqlite:///")).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(f"{path}.bench-lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -175,6 +205,7 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         self.uri = resolve_tracking_uri(tracking_uri)
+        ensure_store(self.uri)
         self.client = MlflowClient(tracking_uri=self.uri)
         with store_lock(self.uri):
             found = self.client.get_experiment_by_name(experiment)
@@ -183,18 +214,20 @@ class Tracker:
     def _search(self, filter_string: str) -> list:
         return self.client.search_runs([self.experiment_id], filter_string=filter_string, max_results=50000)
 
-    def open_parent(self, sweep_key: str, run_name: str, params: dict[str, str]) -> str:
-        """The parent run of this sweep, reopened if it exists, else created."""
+    def open_parent(self, sweep_key: str, run_name: str, params: dict[str, str], tags: dict[str, str] | None = None) -> str:
+        """The parent run of this sweep, reopened if it exists, else created. ``params`` must be
+        the same on every open (they are logged again, in case a kill came before they were);
+        ``tags`` are updated (the spec in force, which may have gained scorers)."""
         with store_lock(self.uri):
             existing = self._search(f"tags.`{SWEEP_TAG}` = '{sweep_key}'")
             if existing:
                 run_id = min(existing, key=_creation_order).info.run_id
                 self.client.update_run(run_id, status="RUNNING")
-                return run_id
-            run = self.client.create_run(self.experiment_id, run_name=run_name,
-                                         tags={SWEEP_TAG: sweep_key, **environment_tags()})
-            self._log(run.info.run_id, params=params)
-            return run.info.run_id
+            else:
+                run_id = self.client.create_run(self.experiment_id, run_name=run_name,
+                                                tags={SWEEP_TAG: sweep_key, **environment_tags()}).info.run_id
+            self._log(run_id, params=params, tags=tags)
+            return run_id
 
     def children(self, parent_id: str, cell_key: str | None = None) -> list:
         query = f"tags.`{PARENT_ID_TAG}` = '{parent_id}'"
@@ -210,7 +243,9 @@ class Tracker:
             state = self.cell_state(self.children(parent_id, cell_key))
             if state[0] != "free":
                 return state
-            for run in state[1]:
+            for run in state[1]:  # stale: ended as FAILED, then removed
+                if run.info.status == "RUNNING":
+                    self.client.set_terminated(run.info.run_id, "FAILED")
                 self.client.delete_run(run.info.run_id)
             run = self.client.create_run(self.experiment_id, run_name=run_name, tags={
                 PARENT_ID_TAG: parent_id, CELL_TAG: cell_key, TRACK_TAG: track, LAYOUT_TAG: LAYOUT,

@@ -24,3 +24,23 @@ def tiny_sweep(model_dir: Path, *, name: str = "tiny", limit: int = 6, seeds=(0,
 def write(spec: dict, path: Path) -> Path:
     path.write_text(yaml.safe_dump(spec))
     return path
+
+
+class CountingLoader:
+    """Loads models and counts calls of the underlying ``nn.Module.forward``."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, name):
+        from entropy_bench.models.hf import load_model
+
+        lm = load_model(name)
+        forward = lm.model.forward
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return forward(*args, **kwargs)
+
+        lm.model.forward = counted
+        return lm

@@ -20,14 +20,13 @@ from entropy_bench import sweep, tables
 from entropy_bench.metrics.bootstrap import bootstrap_ci
 from entropy_bench.tracks import generation, generation_table
 from entropy_bench.cli import app
-from entropy_bench.models.hf import load_model
 from entropy_bench.models.pool import Models
 from entropy_bench.runner import run_sweep
 from entropy_bench.tasks.arithmetic import Arithmetic
 from entropy_bench.tasks.base import TASKS
 from entropy_bench.tracking import CELL_TAG, PARENT_ID_TAG, scored_by
 
-from sweep_fixtures import tiny_sweep
+from sweep_fixtures import CountingLoader, tiny_sweep
 
 OLD = ["max_sequence_prob", "mean_token_entropy"]
 NEW = OLD + ["perplexity"]
@@ -49,23 +48,6 @@ def task():
     yield {"name": TASK, "limit": 6, "max_new_tokens": 4, "num_fewshot": 1}
     TASKS._entries.pop(TASK)
 
-
-class CountingLoader:
-    """Loads models and counts calls of the underlying ``nn.Module.forward`` (as in test_runner)."""
-
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self, name):
-        lm = load_model(name)
-        forward = lm.model.forward
-
-        def counted(*args, **kwargs):
-            self.calls += 1
-            return forward(*args, **kwargs)
-
-        lm.model.forward = counted
-        return lm
 
 
 def children(uri: str, experiment: str = "tiny") -> dict:

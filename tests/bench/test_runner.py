@@ -5,30 +5,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from entropy_bench import sweep
-from entropy_bench.models.hf import load_model
 from entropy_bench.models.pool import Models
 from entropy_bench.runner import run_sweep
 from entropy_bench.tracking import CELL_TAG, PARENT_ID_TAG
 
-from sweep_fixtures import tiny_sweep
+from sweep_fixtures import CountingLoader, tiny_sweep
 
-
-class CountingLoader:
-    """Loads models and counts calls of the underlying ``nn.Module.forward``."""
-
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self, name):
-        lm = load_model(name)
-        forward = lm.model.forward
-
-        def counted(*args, **kwargs):
-            self.calls += 1
-            return forward(*args, **kwargs)
-
-        lm.model.forward = counted
-        return lm
 
 
 def children(uri: str, experiment: str):

@@ -18,14 +18,13 @@ from entropy_bench.cache import Cache
 from entropy_bench.cli import app
 from entropy_bench.methods.registry import UNCERTAINTY, Registry, UnknownMethodError
 from entropy_bench.methods.uncertainty.base import UncertaintyMeasure
-from entropy_bench.models.hf import load_model
 from entropy_bench.models.pool import Models
 from entropy_bench.runner import run_sweep
 from entropy_bench.stats import STATISTICS, StatCalculator, StatGraphError, compute, plan
 from entropy_bench.tracking import CELL_TAG, PARENT_ID_TAG
 from entropy_bench.tracks.generation import INPUTS
 
-from sweep_fixtures import tiny_sweep, write
+from sweep_fixtures import CountingLoader, tiny_sweep, write
 
 COUNTED = "test_counted_nll_sum"
 
@@ -70,23 +69,6 @@ class NeedsMisspelledStatistic(UncertaintyMeasure):
     def __call__(self, stats):
         return np.zeros(len(stats["token_nl"]))
 
-
-class CountingLoader:
-    """Loads models and counts calls of the underlying ``nn.Module.forward`` (as in test_runner)."""
-
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self, name):
-        lm = load_model(name)
-        forward = lm.model.forward
-
-        def counted(*args, **kwargs):
-            self.calls += 1
-            return forward(*args, **kwargs)
-
-        lm.model.forward = counted
-        return lm
 
 
 def temporarily(registry: Registry, entries: dict[str, type]):
