@@ -9,7 +9,9 @@ z_t[B, V] and the decoder's warped logits z'_t = decoder(z_t):
     warped_entropy[t]  = H(softmax(z'_t))
     top_ids/top_logprobs[t] = the k most probable tokens under softmax(z_t)
 
-All statistics come from ``entropy_bench.kernels.softmax_stats`` (one code path).
+All statistics come from ``entropy_bench.kernels.softmax_stats`` (one code path). The model's
+logits at every step follow the decoders' bad-logits policy (``methods/decoders/bad_logits.py``):
+NaN, +inf or an all −inf row stops generation with an error naming the model, step and rows.
 
 Sampling draws x_t = argmax_v (z'_t[v] + g_v) with Gumbel noise g from a generator per row,
 seeded by that row's own seed: a row's tokens do not depend on which other rows share its
@@ -46,6 +48,7 @@ from typing import Any, Sequence
 import torch
 
 from entropy_bench.kernels.softmax_stats import softmax_stats
+from entropy_bench.methods.decoders.bad_logits import check_logits
 from entropy_bench.methods.decoders.base import Decoder
 from entropy_bench.methods.records import Generation
 from entropy_bench.models.hf import LanguageModel
@@ -124,6 +127,7 @@ def generate(
     steps: list[dict[str, torch.Tensor]] = []
     for t in range(max_new_tokens):
         logits = small.last_logits(ids, attention)
+        check_logits(logits, f"model {lm.name} at step {t}")
         context["small_model"] = torch.where(done, context["small_model"], prompt_tokens + t)
         routed: dict[str, torch.Tensor] = {}
         if large is not None:
@@ -131,7 +135,9 @@ def generate(
             use_large = use_large & ~done
             routed = dict(large_model_used=use_large, small_model_entropy=softmax_stats(logits).entropy)
             if bool(use_large.any()):
-                logits = torch.where(use_large.unsqueeze(-1), large.last_logits(ids, attention).to(logits.device), logits)
+                big = large.last_logits(ids, attention).to(logits.device)
+                check_logits(big, f"model {large_lm.name} at step {t}")
+                logits = torch.where(use_large.unsqueeze(-1), big, logits)
                 context["large_model"] = torch.where(use_large, prompt_tokens + t, context["large_model"])
         warped, state = decoder(logits, state)
         if decoder.deterministic:

@@ -97,7 +97,7 @@ def run_sweep(
     with Heartbeat(tracker.uri) as heartbeat:
         jobs = _jobs(tracker, parent, available, track.name, heartbeat, in_flight, bar)
         try:
-            for job, result in (executor or LocalExecutor()).map(lambda j: track.evaluate(j.cell, context), jobs):
+            for job, result in (executor or LocalExecutor()).map(lambda j: _evaluate(track, j.cell, context), jobs):
                 bar.set_postfix_str(job.cell.label)
                 _log(tracker, job, result)
                 counts["rescored" if job.finished_run is not None else "new"] += 1
@@ -119,6 +119,17 @@ def run_sweep(
         parent, len(plan.cells), len(plan.cells) - counts["new"], counts["produced"],
         track.forward_calls(context), plan.spec.name, tracker.uri, counts["rescored"],
     )
+
+
+class CellError(RuntimeError):
+    """A cell failed; the message names the cell and the cause."""
+
+
+def _evaluate(track, cell: Cell, context: Context) -> CellResult:
+    try:
+        return track.evaluate(cell, context)
+    except Exception as err:
+        raise CellError(f"cell {cell.label} failed: {err}") from err
 
 
 def _note_legacy(tracker: Tracker) -> None:

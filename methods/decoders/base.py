@@ -24,11 +24,16 @@ from typing import Any, Callable, ClassVar, NamedTuple, Sequence
 
 import torch
 
+from entropy_bench.methods.decoders.bad_logits import check_logits
 from entropy_bench.methods.registry import DECODERS, InvalidParameterError, Method
 
 
 class Decoder(Method):
-    """Base class: subclasses implement :meth:`warp` (stateless) or override :meth:`__call__`."""
+    """Base class: subclasses implement :meth:`warp` (stateless) or :meth:`step` (with state).
+
+    ``decoder(logits, state)`` first applies the bad-logits policy (``bad_logits.py``: NaN, +inf
+    or an all −inf row is a :class:`BadLogitsError` naming the rows), then :meth:`step`.
+    """
 
     deterministic: ClassVar[bool] = False
     large_model: ClassVar[str | None] = None  # a two-model decoder's second model (module docstring)
@@ -38,9 +43,14 @@ class Decoder(Method):
         return None
 
     def warp(self, logits: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must implement warp or __call__")
+        raise NotImplementedError(f"{type(self).__name__} must implement warp or step")
 
     def __call__(self, logits: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        check_logits(logits, f"decoder {self.id}")
+        return self.step(logits, state)
+
+    def step(self, logits: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """Warp checked logits; stateful decoders override this (``warp`` for the others)."""
         return self.warp(logits), state
 
     def observe(self, state: Any, logits: torch.Tensor, tokens: torch.Tensor) -> Any:
@@ -138,7 +148,7 @@ class Chain(Decoder):
     def init_state(self, batch_size: int, device: torch.device) -> ChainState:
         return ChainState([d.init_state(batch_size, device) for d in self.decoders], [])
 
-    def __call__(self, logits: torch.Tensor, state: ChainState | None = None) -> tuple[torch.Tensor, ChainState]:
+    def step(self, logits: torch.Tensor, state: ChainState | None) -> tuple[torch.Tensor, ChainState]:
         states = state.states if state is not None else [None] * len(self.decoders)
         new_states, inputs = [], []
         for decoder, s in zip(self.decoders, states, strict=True):

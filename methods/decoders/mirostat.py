@@ -59,9 +59,7 @@ class _Mirostat(Decoder, abc.ABC):
     def floor(self, logits: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
         """The smallest logit kept at threshold μ[B], shape [B, 1]; at most the row's largest logit."""
 
-    def __call__(
-        self, logits: torch.Tensor, state: MirostatState | None = None
-    ) -> tuple[torch.Tensor, MirostatState]:
+    def step(self, logits: torch.Tensor, state: MirostatState | None) -> tuple[torch.Tensor, MirostatState]:
         mu = (self.init_state(logits.shape[0], logits.device) if state is None else state).mu
         warped = torch.where(logits < self.floor(logits, mu), float("-inf"), logits)
         return warped, MirostatState(mu, warped.log_softmax(dim=-1))
