@@ -23,20 +23,20 @@ class BadLogitsError(ValueError):
 def check_logits(logits: torch.Tensor, where: str) -> None:
     """Raise :class:`BadLogitsError` naming ``where`` and the bad rows of ``logits[B, V]``.
 
-    One pass finds NaN and +inf together (both fail ``x < inf``); one max finds all −inf rows.
+    One reduction decides: a row's max is NaN if the row holds a NaN (``amax`` propagates it),
+    +inf if it holds a +inf, −inf if every entry is −inf, and finite otherwise. Only a batch with
+    a bad row pays for finding out which rows and why.
     """
+    if bool(torch.isfinite(logits.amax(dim=-1)).all()):
+        return
     problems = []
-    nan_or_inf = ~(logits < float("inf"))
-    if bool(nan_or_inf.any()):
-        for kind, mask in (("NaN", torch.isnan(logits)), ("+inf", torch.isposinf(logits))):
-            rows = mask.any(dim=-1).nonzero().flatten().tolist()
-            if rows:
-                problems.append(f"{kind} in rows {_rows(rows)}")
-    empty = (logits.amax(dim=-1) == float("-inf")).nonzero().flatten().tolist()
-    if empty:
-        problems.append(f"every logit -inf in rows {_rows(empty)}")
-    if problems:
-        raise BadLogitsError(f"{where}: bad logits: {'; '.join(problems)}")
+    masks = (("NaN", torch.isnan(logits).any(dim=-1)), ("+inf", torch.isposinf(logits).any(dim=-1)),
+             ("every logit -inf", logits.amax(dim=-1) == float("-inf")))
+    for kind, mask in masks:
+        rows = mask.nonzero().flatten().tolist()
+        if rows:
+            problems.append(f"{kind} in rows {_rows(rows)}")
+    raise BadLogitsError(f"{where}: bad logits: {'; '.join(problems)}")
 
 
 def _rows(rows: list[int], most: int = 8) -> str:
