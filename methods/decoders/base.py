@@ -53,6 +53,11 @@ class Decoder(Method):
         """Warp checked logits; stateful decoders override this (``warp`` for the others)."""
         return self.warp(logits), state
 
+    def start(self, state: Any, context: Sequence[Sequence[int]], tokenizer: Any = None) -> Any:
+        """Give ``state`` each row's prompt token ids (no padding) before the first step, and the
+        tokenizer when there is one; decoders that read the row's own context (DRY) keep it."""
+        return state
+
     def observe(self, state: Any, logits: torch.Tensor, tokens: torch.Tensor) -> Any:
         """Update ``state`` after ``tokens[B]`` were drawn from this step's warped distribution;
         ``logits[B, V]`` are the logits :meth:`__call__` was given at this step."""
@@ -167,6 +172,10 @@ class Chain(Decoder):
         states = [part_state if i == index else s for i, s in enumerate(state.states)]
         return use_large, ChainState(states, state.inputs)
 
+    def start(self, state: ChainState, context: Sequence[Sequence[int]], tokenizer: Any = None) -> ChainState:
+        return ChainState([d.start(s, context, tokenizer) for d, s in zip(self.decoders, state.states, strict=True)],
+                          state.inputs)
+
     def observe(self, state: ChainState, logits: torch.Tensor, tokens: torch.Tensor) -> ChainState:
         """Each decoder observes the logits it was given at this step (kept by :meth:`__call__`):
         in ``temperature+mirostat`` Mirostat's surprise is that of the tempered distribution."""
@@ -191,17 +200,21 @@ class LogitsProcessorAdapter:
     """Wraps a :class:`Decoder` as a transformers ``LogitsProcessor`` for ``model.generate``.
 
     ``generate`` does not report the sampled token, so the adapter recovers it from the last
-    column of ``input_ids`` at the next call and feeds it to ``decoder.observe``.
+    column of ``input_ids`` at the next call and feeds it to ``decoder.observe``. At the first
+    call ``input_ids`` is the prompt, handed to ``decoder.start`` (with ``tokenizer``, if given;
+    left padding is kept there, as ``generate`` does not say which columns are padding).
     """
 
-    def __init__(self, decoder: Decoder):
+    def __init__(self, decoder: Decoder, tokenizer: Any = None):
         self.decoder = decoder
+        self.tokenizer = tokenizer
         self._state: Any = None
         self._last: tuple[int, torch.Tensor] | None = None
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if self._last is None or input_ids.shape[1] <= self._last[0]:
-            self._state = self.decoder.init_state(scores.shape[0], scores.device)
+            state = self.decoder.init_state(scores.shape[0], scores.device)
+            self._state = self.decoder.start(state, input_ids.tolist(), self.tokenizer)
         else:
             self._state = self.decoder.observe(self._state, self._last[1], input_ids[:, -1])
         warped, self._state = self.decoder(scores, self._state)
