@@ -1,11 +1,18 @@
 """The ``bench`` command line: run sweeps, list methods, render tables.
 
-Bad input (an unknown name, an invalid parameter, a malformed sweep) prints one message and
-exits with code 2, before anything is written to MLflow.
+Every expected failure prints one line ``error: …`` on stderr, naming the field, option or
+path, and no traceback (``bench --debug …`` re-raises to show it):
+
+- exit 2, bad input: an unknown name, an invalid parameter, a malformed sweep file, a model
+  that cannot be found, an invalid option (``--format``, ``--limit``, ``--tracking-uri``,
+  ``--cache-dir``, …), a store that does not exist or cannot be written. All of it is checked
+  before anything is written: no tracking store, cache or output directory is created;
+- exit 1, a runtime failure: an exception while the sweep runs (inside a cell, in MLflow).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -13,33 +20,154 @@ from typing import Optional
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+try:  # typer >= 0.23 vendors click: its usage errors derive from TyperException
+    _USAGE_ERRORS: tuple[type[Exception], ...] = (typer.TyperException,)
+except AttributeError:  # older typer raises click's own
+    import click
+
+    _USAGE_ERRORS = (click.ClickException,)
+_EXITS = (typer.Exit, typer.Abort)
+
+
+class _App(typer.Typer):
+    """Typer, but a usage error (``--limit abc``, an unknown option) prints one line too."""
+
+    def __call__(self, *args, **kwargs):
+        command = typer.main.get_command(self)
+        kwargs.setdefault("prog_name", "bench")
+        try:
+            code = command.main(*args, standalone_mode=False, **kwargs)
+        except _USAGE_ERRORS as err:
+            if type(err).__name__ == "NoArgsIsHelpError":
+                return super().__call__(*args, **kwargs)  # prints the help, exactly as without this class
+            message = err.format_message() if hasattr(err, "format_message") else str(err)
+            _echo_error(" ".join(message.split()))
+            sys.exit(getattr(err, "exit_code", 2))
+        except typer.Abort:
+            _echo_error("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = _App(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+_DEBUG = {"on": False}
 
 
 @app.callback()
-def main() -> None:
+def main(debug: bool = typer.Option(False, "--debug", help="On an error, raise it with its traceback instead of one line.")) -> None:
     """Warnings print as one line each ('warning: …'), without the source line that raised them."""
     import warnings
 
+    _DEBUG["on"] = debug
     warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
 
 
 FAMILIES = ("decoders", "uncertainty", "estimators", "losses", "tasks", "models")
 
 
-def _fail(message: str) -> None:
+def _echo_error(message: str) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    _echo_error(" ".join(message.split()))  # one line, whatever the message
+    raise typer.Exit(code)
 
 
 def _bad_input_errors() -> tuple[type[Exception], ...]:
+    from entropy_bench.checks import InputError
     from entropy_bench.methods.registry import InvalidParameterError, UnknownMethodError
+    from entropy_bench.models.hf import ModelNotFoundError
     from entropy_bench.sweep import SpecError
 
-    return (UnknownMethodError, InvalidParameterError, SpecError)
+    return (UnknownMethodError, InvalidParameterError, SpecError, InputError, ModelNotFoundError)
 
 
-@app.command()
+def _runtime_message(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    text = text if len(text) <= 300 else f"{text[:300]}…"
+    from entropy_bench.runner import CellError
+
+    kind = "" if isinstance(err, CellError) else f"{type(err).__name__}: " if text else type(err).__name__
+    return f"{kind}{text} (rerun with 'bench --debug …' for the traceback)"
+
+
+def _command(*args, **kwargs):
+    """``app.command``, with every exception turned into one line: exit 2 for bad input, 1 otherwise
+    (130 for Ctrl-C); under ``--debug`` the exception is raised with its traceback."""
+
+    def register(fn):
+        @functools.wraps(fn)
+        def guarded(*a, **k):
+            try:
+                return fn(*a, **k)
+            except _EXITS + _USAGE_ERRORS + (BrokenPipeError,):  # typer handles these (EPIPE: `bench … | head`)
+                raise
+            except KeyboardInterrupt:
+                if _DEBUG["on"]:
+                    raise
+                _fail("interrupted", 130)
+            except Exception as err:
+                if _DEBUG["on"]:
+                    raise
+                if isinstance(err, _bad_input_errors()):
+                    _fail(str(err), 2)
+                _fail(_runtime_message(err), 1)
+
+        return app.command(*args, **kwargs)(guarded)
+
+    return register
+
+
+def _tracking(tracking_uri: Optional[str]) -> tuple[str, str]:
+    """The tracking URI a command uses and how to name it in an error."""
+    from entropy_bench.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    if tracking_uri:
+        return uri, "'--tracking-uri'"
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return uri, "$MLFLOW_TRACKING_URI"
+    return uri, f"'--tracking-uri' (default {uri})"
+
+
+def _check_store(tracking_uri: Optional[str], *, write: bool) -> str:
+    from entropy_bench.checks import check_tracking_uri
+
+    uri, option = _tracking(tracking_uri)
+    check_tracking_uri(uri, option, write=write, must_exist=not write)
+    return uri
+
+
+def _quiet_mlflow() -> None:
+    """MLflow's INFO lines ('Creating initial MLflow database tables…') off stderr, so that an error
+    is the one line there; ``$MLFLOW_LOGGING_LEVEL`` keeps its say."""
+    if os.environ.get("MLFLOW_LOGGING_LEVEL"):
+        return
+    import logging
+
+    import mlflow  # noqa: F401  (configures its logger on import; the level is set after that)
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+def _check_format(table_format: str) -> None:
+    from entropy_bench.checks import InputError
+    from entropy_bench.tables import FORMATS
+
+    if table_format not in FORMATS:
+        raise InputError(f"invalid '--format': unknown format {table_format!r}; choose one of {', '.join(FORMATS)}")
+
+
+def _check_positive(value: Optional[int], option: str) -> None:
+    from entropy_bench.checks import InputError
+
+    if value is not None and value < 1:
+        raise InputError(f"invalid {option!r}: must be an integer >= 1, got {value}")
+
+
+@_command()
 def run(
     sweep: Optional[str] = typer.Argument(None, help="Sweep YAML file, or the name of a shipped sweep (default: 'default')."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI or sqlite:///mlruns.db]."),
@@ -51,15 +179,22 @@ def run(
 ) -> None:
     """Run a sweep (resumable: finished cells are skipped, cached data reused) and print its table."""
     from entropy_bench import sweep as sweeps
+    from entropy_bench.checks import InputError, check_dir
 
-    try:
-        spec = sweeps.load(sweep)
-        if limit is not None:
-            spec = sweeps.parse({**spec.model_dump(), "limit": limit})
-        plan = sweeps.plan(spec)
-    except _bad_input_errors() as err:
-        _fail(str(err))
+    _check_format(table_format)
+    _check_positive(limit, "--limit")
+    tracking_uri = _check_store(tracking_uri, write=True)
+    check_dir(cache_dir, "'--cache-dir'")
+    if out_dir is not None:
+        check_dir(out_dir, "'--out-dir'")
+    spec = sweeps.load(sweep)
+    if limit is not None:
+        if "limit" not in type(spec).model_fields:
+            raise InputError(f"invalid '--limit': the {spec.track} track has no examples per task to limit")
+        spec = sweeps.parse({**spec.model_dump(), "limit": limit})
+    plan = sweeps.plan(spec)
 
+    _quiet_mlflow()
     from entropy_bench.runner import run_sweep
     from entropy_bench.tables import load_examples, render, summarise
 
@@ -79,7 +214,7 @@ def run(
     typer.echo(render(summary, table_format))
 
 
-@app.command()
+@_command()
 def table(
     experiment: str = typer.Argument("default", help="MLflow experiment (= sweep name)."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
@@ -88,10 +223,16 @@ def table(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to this file instead of stdout."),
 ) -> None:
     """Comparison table of an experiment's cells: mean and 95 % bootstrap CI per metric."""
-    from entropy_bench.tables import FORMATS, load_examples, render, summarise
+    from entropy_bench.checks import check_output_file, check_run_id
+    from entropy_bench.tables import load_examples, render, summarise
 
-    if table_format not in FORMATS:
-        _fail(f"unknown format {table_format!r}; choose one of {', '.join(FORMATS)}")
+    _check_format(table_format)
+    if parent is not None:
+        check_run_id(parent, "'--parent'")
+    if output is not None:
+        check_output_file(output, "'--output'")
+    tracking_uri = _check_store(tracking_uri, write=False)
+    _quiet_mlflow()
     try:
         text = render(summarise(load_examples(tracking_uri, experiment, parent)), table_format)
     except LookupError as err:
@@ -102,7 +243,7 @@ def table(
         typer.echo(text)
 
 
-@app.command()
+@_command()
 def compare(
     experiment: str = typer.Argument("default", help="MLflow experiment (= sweep name)."),
     baseline: Path = typer.Option(Path("results/baselines/default.csv"), help="Baseline table (bench table --format csv)."),
@@ -112,17 +253,32 @@ def compare(
     """Compare an experiment's table with a baseline; exit 1 if a metric regressed beyond the baseline CI."""
     import pandas as pd
 
+    from entropy_bench.checks import InputError, check_input_file, check_run_id
     from entropy_bench.compare import compare as compare_tables
     from entropy_bench.compare import regressions
     from entropy_bench.tables import load_examples, summarise
 
+    if parent is not None:
+        check_run_id(parent, "'--parent'")
+    tracking_uri = _check_store(tracking_uri, write=False)
     if not baseline.exists():
         _fail(f"baseline {str(baseline)!r} does not exist (write one with: bench table {experiment} --format csv -o {baseline})")
+    check_input_file(baseline, "'--baseline'")
+    try:
+        base = pd.read_csv(baseline)
+    except (ValueError, UnicodeDecodeError) as err:  # pandas' ParserError / EmptyDataError are ValueErrors
+        raise InputError(f"invalid '--baseline': {str(baseline)!r} is not a CSV table ({' '.join(str(err).split())})") from None
+    from entropy_bench.tables import metric_columns
+
+    if not metric_columns(base):
+        raise InputError(f"invalid '--baseline': {str(baseline)!r} has no metric columns (<m>, <m>_ci_low, "
+                         f"<m>_ci_high); write one with: bench table {experiment} --format csv -o {baseline}")
+    _quiet_mlflow()
     try:
         current = summarise(load_examples(tracking_uri, experiment, parent))
     except LookupError as err:
         _fail(str(err))
-    report = compare_tables(current, pd.read_csv(baseline))
+    report = compare_tables(current, base)
     typer.echo(report.to_markdown(index=False, floatfmt=".3f"))
     bad = regressions(report)
     if len(bad):
@@ -131,7 +287,7 @@ def compare(
     typer.echo(f"no regression against {baseline}", err=True)
 
 
-@app.command("ls")
+@_command("ls")
 def list_methods(family: Optional[str] = typer.Argument(None, help=f"One of: {', '.join(FAMILIES)}.")) -> None:
     """List methods, tasks or models: name, one-line summary, paper, parameters."""
     import dataclasses
@@ -162,7 +318,7 @@ def list_methods(family: Optional[str] = typer.Argument(None, help=f"One of: {',
             typer.echo(f"  {entry.name}({params})\n      {entry.summary}\n      paper: {entry.paper}")
 
 
-@app.command()
+@_command()
 def kernels(
     ops: list[str] = typer.Option(["softmax_stats", "linear_cross_entropy"], "--op", help="Ops to time (repeatable)."),
     dtype: list[str] = typer.Option(["float32"], "--dtype", help="torch dtype names (repeatable)."),
@@ -172,8 +328,13 @@ def kernels(
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
 ) -> None:
     """Time (median, p20, p80) and peak memory of every kernel implementation on real vocabularies."""
+    from entropy_bench.checks import check_dir
     from entropy_bench.kernel_bench import run_kernel_benchmark
 
+    _check_positive(repeats, "--repeats")
+    _check_positive(threads, "--threads")
+    check_dir(out_dir, "'--out-dir'")
+    tracking_uri = _check_store(tracking_uri, write=True)
     try:
         table = run_kernel_benchmark(
             ops, dtypes=dtype, repeats=repeats, out_dir=out_dir, tracking_uri=tracking_uri, threads=threads
@@ -183,7 +344,7 @@ def kernels(
     typer.echo(table.to_markdown(index=False, floatfmt=".4g"))
 
 
-@app.command()
+@_command()
 def profile(
     batch_size: int = typer.Option(8, help="Rows of logits per step."),
     context: int = typer.Option(256, help="KV-cache length of the timed forward step."),
@@ -192,8 +353,13 @@ def profile(
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
 ) -> None:
     """Per-step time of every decoder vs the default model's forward step and vs transformers' warpers."""
+    from entropy_bench.checks import check_dir
     from entropy_bench.studies.decoder_overhead import run_decoder_overhead
 
+    for value, option in ((batch_size, "--batch-size"), (context, "--context"), (repeats, "--repeats")):
+        _check_positive(value, option)
+    check_dir(out_dir, "'--out-dir'")
+    tracking_uri = _check_store(tracking_uri, write=True)
     table = run_decoder_overhead(batch_size=batch_size, context=context, repeats=repeats, out_dir=out_dir,
                                  tracking_uri=tracking_uri)
     typer.echo(table.to_markdown(index=False, floatfmt=".4g"))
@@ -202,7 +368,7 @@ def profile(
 STUDIES = ("mirostat", "ead", "matrix-timing")
 
 
-@app.command()
+@_command()
 def study(
     name: str = typer.Argument(..., help=f"One of: {', '.join(STUDIES)}."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
@@ -215,7 +381,14 @@ def study(
 
     if name not in STUDIES:
         _fail(str(UnknownMethodError("study", name, list(STUDIES))))
+    from entropy_bench.checks import InputError, check_dir
+
+    if not (eta > 0 and eta != float("inf")):
+        raise InputError(f"invalid '--eta': must be a finite number > 0, got {eta}")
     out = out_dir or (Path("results/estimators") if name == "matrix-timing" else Path("results/decoders") / name)
+    check_dir(out, "'--out-dir'")
+    if name != "matrix-timing":
+        tracking_uri = _check_store(tracking_uri, write=True)
     if name == "matrix-timing":
         from entropy_bench.studies.matrix_timing import run_matrix_timing
 
@@ -231,15 +404,13 @@ def study(
     typer.echo(table.to_markdown(index=False, floatfmt=".4g"))
 
 
-@app.command()
+@_command()
 def ui(
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
     port: int = typer.Option(5000, help="Port."),
 ) -> None:
     """Open the MLflow UI on the suite's tracking store."""
-    from entropy_bench.tracking import resolve_tracking_uri
-
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = _check_store(tracking_uri, write=False)
     os.execvp(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--port", str(port)])
 
 

@@ -57,7 +57,11 @@ HEARTBEAT_SECONDS = 30.0
 
 
 def resolve_tracking_uri(uri: str | None = None) -> str:
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    """The URI in force; a relative SQLite path is made absolute (MLflow caches stores by URI, so
+    one process in two working directories would otherwise reach the first one's file)."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    path = sqlite_path(uri)
+    return f"sqlite:///{path.absolute()}" if path is not None and not path.is_absolute() else uri
 
 
 def environment_tags() -> dict[str, str]:

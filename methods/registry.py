@@ -14,7 +14,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import math
 import pkgutil
+import types
+import typing
 from typing import Any, Callable, ClassVar
 
 
@@ -62,10 +65,16 @@ def method_id(name: str, params: dict[str, Any]) -> str:
 
 
 class Method:
-    """Mixin for registered methods: a frozen dataclass whose fields are the parameters."""
+    """Mixin for registered methods: a frozen dataclass whose fields are the parameters.
+
+    ``infinite_params`` names the float parameters that accept ±inf (EAD's ``threshold``);
+    every other float parameter built through :meth:`Entry.build` must be finite, and NaN is
+    refused everywhere.
+    """
 
     name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
+    infinite_params: ClassVar[frozenset[str]] = frozenset()
 
     @property
     def params(self) -> dict[str, Any]:
@@ -112,7 +121,15 @@ class Entry:
         return out
 
     def build(self, **params: Any) -> Any:
-        """Instantiate with ``params``; unknown or invalid ones raise :class:`InvalidParameterError`."""
+        """Instantiate with ``params``; unknown or invalid ones raise :class:`InvalidParameterError`.
+
+        Values are checked against each parameter's declared type (its annotation, else the type
+        of its default), without silent coercion: a bool is no number, a float no integer, a
+        number no string. The one conversion is an integer given for a float parameter, which
+        becomes that float, so that ``temperature: 1`` and ``temperature: 1.0`` are the same
+        method with the same id. Floats must be finite (also inside lists), except ±inf for the
+        parameters the method lists in ``infinite_params``.
+        """
         known = self.params
         for key in params:
             if key not in known:
@@ -124,13 +141,73 @@ class Entry:
         missing = [k for k, v in known.items() if v is dataclasses.MISSING and k not in params]
         if missing:
             raise InvalidParameterError(self.name, missing[0], "required parameter is missing")
+        kinds = self._kinds()
+        infinite = getattr(self.factory, "infinite_params", frozenset())
+        checked = {}
         for key, value in params.items():
-            default = known[key]
-            if isinstance(default, (int, float)) and not isinstance(default, bool):
-                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-                if not ok:
+            kind, optional = kinds.get(key, (None, False))
+            if kind is None:  # no usable annotation: judge by the default, as a number or not at all
+                default = known[key]
+                if _is_number(default) and not _is_number(value):
                     raise InvalidParameterError(self.name, key, f"must be a number, got {value!r}")
-        return self.factory(**params)
+                if isinstance(default, float) and _is_number(value):
+                    value = float(value)
+            elif not (optional and value is None):
+                value = _check_kind(self.name, key, kind, value)
+            _check_finite(self.name, key, value, allow_infinite=key in infinite)
+            checked[key] = value
+        return self.factory(**checked)
+
+    def _kinds(self) -> dict[str, tuple[type | None, bool]]:
+        """Parameter → (float | int | bool | str or None when not one of those, whether None is allowed)."""
+        try:
+            hints = typing.get_type_hints(self.factory)
+        except Exception:  # an annotation that does not resolve: fall back to the defaults
+            return {}
+        out = {}
+        for name in self.params:
+            hint = hints.get(name)
+            args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else ()
+            optional = type(None) in args
+            if args:
+                rest = [a for a in args if a is not type(None)]
+                hint = rest[0] if len(rest) == 1 else None
+            out[name] = (hint if hint in (float, int, bool, str) else None, optional)
+        return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_kind(owner: str, field: str, kind: type, value: Any) -> Any:
+    """``value`` as a ``kind`` parameter (an int for a float becomes a float), or an error."""
+    if kind is float:
+        if not _is_number(value):
+            raise InvalidParameterError(owner, field, f"must be a number, got {value!r}")
+        return float(value)
+    if kind is int:
+        if not (isinstance(value, int) and not isinstance(value, bool)):
+            raise InvalidParameterError(owner, field, f"must be an integer, got {value!r}")
+        return value
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise InvalidParameterError(owner, field, f"must be true or false, got {value!r}")
+        return value
+    if not isinstance(value, str):
+        raise InvalidParameterError(owner, field, f"must be a string, got {value!r}")
+    return value
+
+
+def _check_finite(owner: str, field: str, value: Any, allow_infinite: bool) -> None:
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_finite(owner, field, item, allow_infinite)
+    elif isinstance(value, float) and not math.isfinite(value):
+        if math.isnan(value):
+            raise InvalidParameterError(owner, field, "must be a number, got nan (NaN is not allowed)")
+        if not allow_infinite:
+            raise InvalidParameterError(owner, field, f"must be a finite number, got {value!r}")
 
 
 class Registry:

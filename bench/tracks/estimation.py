@@ -45,16 +45,16 @@ from entropy_bench.metrics import keys
 from entropy_bench.metrics.bootstrap import bootstrap_ci
 from entropy_bench.tasks.base import TASKS, DataTask
 from entropy_bench.tracks.base import Cell, CellResult, Context, Track
-from entropy_bench.tracks.spec import MethodSpec, SpecError, split_spec, unique
+from entropy_bench.tracks.spec import MethodSpec, SpecError, SweepName, split_spec, unique
 
 N_BOOTSTRAP = 1000
 ROW_KEYS = ("distribution", "sample_size", "estimator")
 
 
 class EstimationSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: `sample_sizes: ["10"]` is an error
 
-    name: str = Field(min_length=1)
+    name: SweepName = Field(min_length=1)
     track: Literal["estimation"]
     distributions: list[MethodSpec] = Field(min_length=1)
     estimators: list[MethodSpec] = Field(min_length=1)
@@ -122,6 +122,19 @@ class EstimationTrack(Track):
             for d in distributions
             for n in spec.sample_sizes
         ]
+
+    def validate(self, plan) -> None:
+        """A distribution drawn from a model (``lm_next_token``) names a model that can be found."""
+        from entropy_bench.models.hf import ModelNotFoundError, resolve
+
+        for distribution in {c.distribution.id: c.distribution for c in plan.cells}.values():
+            model = distribution.params.get("model")
+            if isinstance(model, str):
+                try:
+                    resolve(model)
+                except ModelNotFoundError as err:
+                    raise SpecError(f"sweep spec: invalid 'distributions': {distribution.name}: "
+                                    f"invalid 'model': {err}") from None
 
     def evaluate(self, cell: EstimationCell, context: Context) -> CellResult:
         truths = {e.id: e.truth(cell.distribution) for e in cell.estimators}

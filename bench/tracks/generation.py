@@ -43,7 +43,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -60,7 +60,7 @@ from entropy_bench.metrics.uq import auroc
 from entropy_bench.stats import StatCalculator, compute, plan
 from entropy_bench.tasks.base import TASKS, TextTask
 from entropy_bench.tracks.base import Cell, CellResult, Context, Track
-from entropy_bench.tracks.spec import MethodSpec, SpecError, positive_int, split_spec, unique
+from entropy_bench.tracks.spec import DecoderSpec, MethodSpec, SpecError, SweepName, positive_int, split_spec, unique
 
 N_BOOTSTRAP = 1000
 RUN_SETTINGS = ("split", "limit", "max_new_tokens", "optional")
@@ -68,13 +68,13 @@ INPUTS = ("generations", "examples")  # statistics the track itself provides to 
 
 
 class GenerationSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: `limit: "2"` is an error, not 2
 
-    name: str = Field(min_length=1)
+    name: SweepName = Field(min_length=1)
     track: Literal["generation"] = "generation"
     models: list[str] = Field(min_length=1)
     tasks: list[MethodSpec] = Field(min_length=1)
-    decoders: list[Union[MethodSpec, list[MethodSpec]]] = Field(min_length=1)
+    decoders: list[DecoderSpec] = Field(min_length=1)
     uncertainty: list[MethodSpec] = Field(default_factory=list)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     split: str | None = None
@@ -139,11 +139,16 @@ def row_seed(cell_seed: int, example_id: str, sample: int = 0) -> int:
 
 def generation_key(
     model_fingerprint: str, prompt: str, cell: GenerationCell, example_id: str, sample: int = 0,
-    large_fingerprint: str | None = None,
+    large_fingerprint: str | None = None, legacy: bool = False,
 ) -> str:
+    """The cache key of one generation. It holds the batch size: a row's tokens do not depend on
+    it, but its float statistics do, by up to ~1e-6 (padded batches run other matmul shapes), so
+    runs at two batch sizes keep two entries. ``legacy``: the key of entropy-bench 0.1, without it."""
     large = {} if large_fingerprint is None else {"large_model": large_fingerprint}
+    batch = {} if legacy else {"batch_size": cell.batch_size}
     return content_key(
         **large,
+        **batch,
         model=model_fingerprint,
         prompt=prompt,
         decoder=cell.decoder.id,
@@ -219,6 +224,42 @@ class GenerationTrack(Track):
             for seed in spec.seeds
         ]
 
+    def validate(self, plan) -> None:
+        """Every model and large model can be found (:func:`~entropy_bench.models.hf.resolve`: no
+        weights loaded), and every task's ``max_new_tokens`` leaves room for a prompt in the
+        context window of each model whose ``config.json`` is at hand."""
+        from entropy_bench.models.hf import ModelNotFoundError, resolve
+
+        found: dict[str, Any] = {}
+
+        def resolved(spec: str, field: str):
+            if spec not in found:
+                try:
+                    found[spec] = resolve(spec)
+                except ModelNotFoundError as err:
+                    raise SpecError(f"sweep spec: invalid {field}: {err}") from None
+            return found[spec]
+
+        for model in plan.spec.models:
+            resolved(model, "'models'")
+        checked = set()
+        for cell in plan.cells:
+            large = cell.decoder.large_model
+            models = [cell.model] + ([] if large is None else [large])
+            if large is not None:
+                resolved(large, f"'decoders': {cell.decoder.id}: invalid 'large_model'")
+            for model in models:
+                tr = cell.task_run
+                if (model, tr.max_new_tokens) in checked:
+                    continue
+                checked.add((model, tr.max_new_tokens))
+                window = found[model].context_window
+                if window is not None and tr.max_new_tokens >= window:
+                    raise SpecError(
+                        f"sweep spec: invalid 'max_new_tokens': {tr.max_new_tokens} (task {tr.task.name}) leaves no "
+                        f"room for the prompt in the context window of model {model!r} ({window} positions)"
+                    )
+
     def skip_reason(self, cell: GenerationCell, context: Context) -> str | None:
         try:
             _examples(cell.task_run, context)
@@ -279,6 +320,11 @@ def cell_generations(
     ids = [e["id"] for e in examples]
     keys_ = [generation_key(lm.fingerprint, p, cell, i, large_fingerprint=large_fp) for i, p in zip(ids, prompts)]
     found = [cache.get("generation", k) for k in keys_]
+    for i in [i for i, g in enumerate(found) if g is None]:  # written by 0.1: adopted once, as it is
+        found[i] = cache.get("generation", generation_key(lm.fingerprint, prompts[i], cell, ids[i],
+                                                          large_fingerprint=large_fp, legacy=True))
+        if found[i] is not None:
+            cache.put("generation", keys_[i], found[i])
     missing = [i for i, g in enumerate(found) if g is None]
     for start in range(0, len(missing), cell.batch_size):
         idx = missing[start : start + cell.batch_size]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 
@@ -50,6 +50,8 @@ class EntropyAdaptive(Greedy):
     large_model: str = "HuggingFaceTB/SmolLM2-135M-Instruct"
     threshold: float = 1.0
     window: int = 1
+
+    infinite_params: ClassVar[frozenset[str]] = frozenset({"threshold"})  # ±inf: one model only
 
     def __post_init__(self):
         require(isinstance(self.large_model, str) and bool(self.large_model), self.name, "large_model",

@@ -326,3 +326,74 @@ def test_load_rejects_a_yaml_that_is_not_a_mapping(tmp_path, text):
     path.write_text(text)
     with pytest.raises(SpecError, match="mapping"):
         load(path)
+
+
+# --- canonical ids -------------------------------------------------------------------------
+
+
+def test_an_integer_for_a_float_parameter_is_the_same_decoder_and_the_same_cells():
+    """``temperature: 1`` and ``temperature: 1.0`` build one decoder with one id, so the two sweeps
+    are the same cells (and the same sweep): no duplicate runs for a spelling."""
+    as_int = cells(decoders=[{"name": "temperature", "temperature": 1}, [{"name": "top_p", "top_p": 1}, "greedy"]])
+    as_float = cells(decoders=[{"name": "temperature", "temperature": 1.0}, [{"name": "top_p", "top_p": 1.0}, "greedy"]])
+    assert [c.key for c in as_int] == [c.key for c in as_float]
+    assert sweep_key(as_int) == sweep_key(as_float)
+    assert {c.decoder.id for c in as_int} == {"temperature(temperature=1.0)", "top_p(top_p=1.0)+greedy"}
+    assert type(as_int[0].decoder.temperature) is float
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"limit": "2"}, "limit"),
+        ({"limit": True}, "limit"),
+        ({"limit": 2.0}, "limit"),
+        ({"seeds": ["a"]}, "seeds.0"),
+        ({"seeds": [True]}, "seeds.0"),
+        ({"max_new_tokens": 1.5}, "max_new_tokens"),
+        ({"batch_size": "8"}, "batch_size"),
+        ({"models": [7]}, "models.0"),
+        ({"name": 5}, "name"),
+        ({"decoders": [3]}, "decoders.0"),
+        ({"tasks": [["arithmetic"]]}, "tasks.0"),
+    ],
+)
+def test_top_level_types_are_strict(changes, field):
+    with pytest.raises(SpecError, match=f"invalid '{field}'"):
+        spec(**changes)
+
+
+@pytest.mark.parametrize("name", ["x" * 242, "a\nb", "tab\there", " lead", "trail ", "   "])
+def test_a_sweep_name_mlflow_would_refuse_or_mangle_is_an_error(name):
+    with pytest.raises(SpecError, match="invalid 'name'"):
+        spec(name=name)
+
+
+def test_a_sweep_name_of_the_longest_allowed_length_is_accepted():
+    from entropy_bench.tracks.spec import MAX_NAME_LENGTH
+
+    assert spec(name="x" * MAX_NAME_LENGTH).name == "x" * MAX_NAME_LENGTH
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("name: a\nname: b\n", "line 2.*'name' is given twice"),
+        ("name: a\nlimit: : 3\n", "invalid YAML at line 2"),
+        ("name: a\ntasks: [arithmetic\n", "invalid YAML at line"),
+        ("[a, b]\n", "mapping"),
+    ],
+)
+def test_load_names_the_line_of_a_yaml_error(tmp_path, text, match):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match=match):
+        load(path)
+
+
+def test_load_of_a_directory_or_a_non_utf8_file_is_a_spec_error(tmp_path):
+    with pytest.raises(SpecError, match="is a directory"):
+        load(tmp_path)
+    (tmp_path / "latin1.yaml").write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(SpecError, match="not UTF-8"):
+        load(tmp_path / "latin1.yaml")

@@ -338,3 +338,90 @@ def test_shipped_family_registries_load():
     # empty families load without error (their packages exist, even with no methods yet)
     assert isinstance(ESTIMATORS.names(), list)
     assert isinstance(LOSSES.names(), list)
+
+
+# --- Entry.build: types without silent coercion, finite numbers --------------------------
+
+
+def _float_params():
+    """(registry, entry, float parameter) for every float parameter of every shipped method."""
+    import typing
+
+    from entropy_bench.methods.registry import ESTIMATORS, LOSSES, UNCERTAINTY
+    from entropy_bench.tasks.base import TASKS
+
+    out = []
+    for registry in (DECODERS, UNCERTAINTY, ESTIMATORS, LOSSES, TASKS):
+        for entry in registry.entries():
+            hints = typing.get_type_hints(entry.factory)
+            out += [pytest.param(entry, name, id=f"{entry.name}.{name}")
+                    for name in entry.params if hints.get(name) is float]
+    return out
+
+
+def _with_required(entry, name, value):
+    """``{name: value}`` first, then 1.0 for the entry's other required parameters."""
+    required = {k: 1.0 for k, v in entry.params.items() if v is dataclasses.MISSING and k != name}
+    return {name: value, **required}
+
+
+@pytest.mark.parametrize(("entry", "name"), _float_params())
+def test_every_float_parameter_of_every_method_refuses_nan_and_inf_unless_declared(entry, name):
+    with pytest.raises(InvalidParameterError, match="nan") as err:
+        entry.build(**_with_required(entry, name, float("nan")))
+    assert (err.value.owner, err.value.field) == (entry.name, name)
+    for inf in (float("inf"), float("-inf")):
+        if name in entry.factory.infinite_params:
+            continue
+        with pytest.raises(InvalidParameterError, match="finite") as err:
+            entry.build(**_with_required(entry, name, inf))
+        assert err.value.field == name
+
+
+def test_float_parameters_exist_in_every_family_checked():
+    families = {p.values[0].family for p in _float_params()}
+    assert {"decoder", "estimator", "loss", "task"} <= families
+
+
+def test_ead_threshold_accepts_both_infinities_but_not_nan():
+    assert DECODERS.get("ead").factory.infinite_params == frozenset({"threshold"})
+    for inf in (float("inf"), float("-inf")):
+        assert DECODERS.build("ead", large_model="m", threshold=inf).threshold == inf
+    with pytest.raises(InvalidParameterError, match="'threshold'"):
+        DECODERS.build("ead", large_model="m", threshold=float("nan"))
+
+
+def test_an_int_for_a_float_parameter_becomes_that_float_with_the_same_id():
+    as_int, as_float = DECODERS.build("temperature", temperature=1), DECODERS.build("temperature", temperature=1.0)
+    assert as_int == as_float and as_int.id == as_float.id == "temperature(temperature=1.0)"
+    assert type(as_int.temperature) is float
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "field", "message"),
+    [
+        ("temperature", {"temperature": True}, "temperature", "must be a number"),
+        ("temperature", {"temperature": "0.7"}, "temperature", "must be a number"),
+        ("top_k", {"top_k": 5.0}, "top_k", "must be an integer"),
+        ("top_k", {"top_k": False}, "top_k", "must be an integer"),
+        ("ead", {"large_model": 3}, "large_model", "must be a string"),
+        ("ead", {"window": 1.0}, "window", "must be an integer"),
+    ],
+)
+def test_build_does_not_coerce_other_types(name, params, field, message):
+    with pytest.raises(InvalidParameterError, match=message) as err:
+        DECODERS.build(name, **params)
+    assert err.value.field == field
+
+
+def test_optional_and_unannotated_parameters(reg):
+    from entropy_bench.methods.registry import ESTIMATORS
+
+    assert ESTIMATORS.build("nsb", alphabet_size=None).alphabet_size is None
+    assert ESTIMATORS.build("nsb", alphabet_size=10).alphabet_size == 10
+    with pytest.raises(InvalidParameterError, match="must be an integer"):
+        ESTIMATORS.build("nsb", alphabet_size=10.0)
+    # a float inside a list parameter must be finite too
+    with pytest.raises(InvalidParameterError, match="'tags'"):
+        reg.build("needs", weight=1.0, tags=[1.0, float("inf")])
+    assert reg.build("needs", weight=1).weight == 1.0 and type(reg.build("needs", weight=1).weight) is float
