@@ -122,7 +122,7 @@ def generate(
     context = {name: torch.zeros(B, dtype=torch.long, device=device) for name in ("small_model", "large_model")}
 
     state = decoder.init_state(B, device)
-    state = decoder.start(state, [row[mask.bool()].tolist() for row, mask in zip(ids, attention)], tok)
+    state = decoder.start(state, [row[mask.bool()].tolist() for row, mask in zip(ids, attention)], tok, list(seeds))
     done = torch.zeros(B, dtype=torch.bool, device=device)
     finish = ["length"] * B
     steps: list[dict[str, torch.Tensor]] = []

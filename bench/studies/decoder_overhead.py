@@ -54,6 +54,11 @@ SETTINGS = {  # the usual settings (the decoders-*.yaml sweeps use the same)
     "top_h": {"top_h": 0.4},
     "mirostat": {"tau": 3.0, "eta": 0.1},
     "mirostat_v2": {"tau": 3.0, "eta": 0.1},
+    # transformers has no warper for these three; their references (llama.cpp, text-generation-webui)
+    # are not Python packages here, so they are timed without a reference.
+    "top_n_sigma": {"n": 1.0},
+    "xtc": {"xtc_probability": 0.5, "xtc_threshold": 0.1},
+    "quadratic": {"smoothing_factor": 0.25, "smoothing_curve": 1.0},
 }
 
 

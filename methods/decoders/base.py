@@ -53,9 +53,11 @@ class Decoder(Method):
         """Warp checked logits; stateful decoders override this (``warp`` for the others)."""
         return self.warp(logits), state
 
-    def start(self, state: Any, context: Sequence[Sequence[int]], tokenizer: Any = None) -> Any:
+    def start(self, state: Any, context: Sequence[Sequence[int]], tokenizer: Any = None,
+              seeds: Sequence[int] | None = None) -> Any:
         """Give ``state`` each row's prompt token ids (no padding) before the first step, and the
-        tokenizer when there is one; decoders that read the row's own context (DRY) keep it."""
+        tokenizer and the rows' seeds when there are: decoders that read the row's own context
+        (DRY) keep it, decoders with randomness of their own (XTC) draw it from the seeds."""
         return state
 
     def observe(self, state: Any, logits: torch.Tensor, tokens: torch.Tensor) -> Any:
@@ -172,9 +174,10 @@ class Chain(Decoder):
         states = [part_state if i == index else s for i, s in enumerate(state.states)]
         return use_large, ChainState(states, state.inputs)
 
-    def start(self, state: ChainState, context: Sequence[Sequence[int]], tokenizer: Any = None) -> ChainState:
-        return ChainState([d.start(s, context, tokenizer) for d, s in zip(self.decoders, state.states, strict=True)],
-                          state.inputs)
+    def start(self, state: ChainState, context: Sequence[Sequence[int]], tokenizer: Any = None,
+              seeds: Sequence[int] | None = None) -> ChainState:
+        parts = zip(self.decoders, state.states, strict=True)
+        return ChainState([d.start(s, context, tokenizer, seeds) for d, s in parts], state.inputs)
 
     def observe(self, state: ChainState, logits: torch.Tensor, tokens: torch.Tensor) -> ChainState:
         """Each decoder observes the logits it was given at this step (kept by :meth:`__call__`):

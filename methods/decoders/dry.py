@@ -87,7 +87,8 @@ class DRY(Decoder):
     def init_state(self, batch_size: int, device: torch.device) -> DRYState:
         return DRYState([[] for _ in range(batch_size)], frozenset())
 
-    def start(self, state: DRYState, context: Sequence[Sequence[int]], tokenizer: Any = None) -> DRYState:
+    def start(self, state: DRYState, context: Sequence[Sequence[int]], tokenizer: Any = None,
+              seeds: Sequence[int] | None = None) -> DRYState:
         breakers = frozenset() if tokenizer is None else frozenset(
             tokenizer.encode("a" + s, add_special_tokens=False)[-1] for s in self.sequence_breakers
         )

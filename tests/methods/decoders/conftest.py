@@ -26,6 +26,18 @@ EXAMPLES: dict[str, list[dict]] = {
     "mirostat": [{"tau": 0.01, "eta": 1.0}, {"tau": 3.0, "eta": 0.1}, {"tau": 30.0, "eta": 0.1}],
     "mirostat_v2": [{"tau": 0.01, "eta": 1.0}, {"tau": 3.0, "eta": 0.1}, {"tau": 30.0, "eta": 0.1}],
     "entropy_band": [{"lower": 0.0, "upper": 0.0}, {"lower": 0.5, "upper": 1.5}, {"lower": 8.0, "upper": 9.0}],
+    "top_n_sigma": [{"n": 0.0}, {"n": 1.0}, {"n": 3.0}],
+    "xtc": [
+        {"xtc_probability": 1.0, "xtc_threshold": 1e-9},
+        {"xtc_probability": 0.5, "xtc_threshold": 0.1},
+        {"xtc_probability": 1.0, "xtc_threshold": 0.5},
+    ],
+    "quadratic": [
+        {"smoothing_factor": 1e-3},
+        {"smoothing_factor": 0.25},
+        {"smoothing_factor": 10.0, "smoothing_curve": 3.0},
+        {"smoothing_factor": 1.0, "smoothing_curve": 10.0},
+    ],
     "adaptive_temperature": [
         {"entropy_low": 0.05, "entropy_mid": 0.5, "entropy_high": 3.0},
         {"entropy_low": 1e-3, "entropy_mid": 1e-2, "entropy_high": 0.1, "temperature": 0.7, "spread": 0.9},

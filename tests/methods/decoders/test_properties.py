@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from entropy_bench.methods.decoders.temperature import Temperature
 from entropy_bench.methods.decoders.top_k import TopK
 from entropy_bench.methods.decoders.top_p import TopP
+from entropy_bench.methods.decoders.xtc import XTC
 from entropy_bench.methods.registry import DECODERS
 
 NEG_INF = float("-inf")
@@ -73,7 +74,8 @@ def test_one_hot_rows_keep_their_token(decoder, vocab, index, value):
 @given(logits=logit_rows())
 def test_no_op_parameters_are_identities(logits):
     vocab = logits.shape[-1]
-    for identity in (Temperature(temperature=1.0), TopP(top_p=1.0), TopK(top_k=vocab)):
+    xtc_off = (XTC(xtc_probability=0.0), XTC(xtc_probability=1.0, xtc_threshold=0.0), XTC(xtc_probability=1.0, xtc_threshold=0.6))
+    for identity in (Temperature(temperature=1.0), TopP(top_p=1.0), TopK(top_k=vocab), *xtc_off):
         assert torch.equal(identity(logits)[0], logits), identity.id
 
 
