@@ -6,7 +6,7 @@ import dataclasses
 
 import torch
 
-from entropy_bench.methods.decoders.base import Decoder, mask_outside
+from entropy_bench.methods.decoders.base import Decoder
 from entropy_bench.methods.registry import DECODERS, require
 
 
@@ -19,9 +19,12 @@ from entropy_bench.methods.registry import DECODERS, require
 class Epsilon(Decoder):
     """Keep the tokens with probability at least ``epsilon``.
 
-    Token v is kept iff ``p_v ≥ epsilon``; the argmax always.
+    Token v is kept iff ``p_v ≥ epsilon`` or its logit is the row's maximum: every token tied
+    with the maximum is kept, so a flat row, where no token reaches ``epsilon`` (V > 1/epsilon),
+    keeps all of its tokens rather than the lowest id among them.
 
-    This is transformers' ``EpsilonLogitsWarper`` (``min_tokens_to_keep=1``).
+    This is transformers' ``EpsilonLogitsWarper`` (``min_tokens_to_keep=1``), whose fallback
+    keeps ``scores ≥ topk(scores, 1)``, i.e. all tokens tied with the maximum logit.
     """
 
     epsilon: float = 3e-4
@@ -30,4 +33,5 @@ class Epsilon(Decoder):
         require(0 < self.epsilon < 1, self.name, "epsilon", f"must be in (0, 1), got {self.epsilon}")
 
     def warp(self, logits: torch.Tensor) -> torch.Tensor:
-        return mask_outside(logits, logits.softmax(dim=-1) >= self.epsilon)
+        keep = (logits.softmax(dim=-1) >= self.epsilon) | (logits >= logits.amax(dim=-1, keepdim=True))
+        return torch.where(keep, logits, float("-inf"))

@@ -8,6 +8,7 @@ import torch
 
 from entropy_bench.kernels.softmax_stats import softmax_stats
 from entropy_bench.methods.decoders.base import Decoder
+from entropy_bench.methods.decoders.top_k import run_starts
 from entropy_bench.methods.registry import DECODERS, require
 
 
@@ -23,15 +24,19 @@ from entropy_bench.methods.registry import DECODERS, require
 class TopH(Decoder):
     """Keep the most probable tokens while their cumulative entropy stays within ``top_h · H``.
 
-    Candidates are the ``top_k`` most probable tokens (``top_k ≥ V``: all of them), with
-    p = softmax of their logits and H = −Σ p log p over them. Sorted p_(1) ≥ p_(2) ≥ …, token (i)
-    is kept iff ``Σ_{j≤i} −p_(j) log p_(j) ≤ top_h · H``; token (1) always. Tokens tied in
-    probability are ordered as ``torch.topk`` returns them. H is taken as the total of the same
+    Candidates are the ``top_k`` most probable tokens and every token tied with the k-th
+    (``top_k ≥ V``: all of them), with p = softmax of their logits and H = −Σ p log p over them.
+    Sorted p_(1) ≥ p_(2) ≥ …, token (i) is kept iff ``Σ_{j≤i} −p_(j) log p_(j) ≤ top_h · H``, the
+    sum taken up to the first of the tokens tied with (i), so that tied tokens are kept or dropped
+    together; the tokens tied with the maximum always. H is taken as the total of the same
     partial sums rather than from ``softmax_stats``: a separately rounded H makes near-one-hot
     rows (H ~ 1e-6) keep or drop their whole tail at random, and ``top_h = 1`` drop candidates.
 
     This is the rule of transformers' ``TopHLogitsWarper``, whose candidate cap is fixed at 100
-    (our default ``top_k``). Its documentation instead describes bounding the entropy of the
+    (our default ``top_k``), except on ties: transformers takes exactly 100 candidates and decides
+    tied tokens by their order in ``torch.topk``'s output, i.e. by index (a flat row keeps
+    ``top_h`` · 100 of its tokens, chosen by index; here it keeps them all). Its documentation
+    instead describes bounding the entropy of the
     *renormalised* kept distribution, (1/Γ)·Σ_{j≤i} −p_(j) log p_(j) + log Γ with Γ = Σ_{j≤i} p_(j);
     we follow the code, so that ``top_h`` values mean the same here and in transformers.
     """
@@ -45,10 +50,17 @@ class TopH(Decoder):
         require(valid, self.name, "top_k", f"must be an integer ≥ 1, got {self.top_k!r}")
 
     def warp(self, logits: torch.Tensor) -> torch.Tensor:
-        top_logits, top_index = logits.topk(min(self.top_k, logits.shape[-1]), dim=-1)
+        vocab = logits.shape[-1]
+        top_logits, top_index = logits.topk(min(self.top_k, vocab), dim=-1)
+        if top_logits.shape[-1] < vocab:  # the k-th logit's ties outside the k become candidates too
+            count = (logits >= top_logits[..., -1:]).sum(dim=-1, keepdim=True)
+            if bool((count > top_logits.shape[-1]).any()):
+                top_logits, top_index = logits.topk(int(count.max()), dim=-1)
+                positions = torch.arange(top_logits.shape[-1], device=logits.device)
+                top_logits = top_logits.masked_fill(positions >= count, float("-inf"))  # below a shorter row's k-th
         lse = softmax_stats(top_logits).lse
         logp = top_logits.to(lse.dtype) - lse.unsqueeze(-1)
         partial = torch.where(logp > float("-inf"), -logp.exp() * logp, 0.0).cumsum(dim=-1)
-        drop = partial > self.top_h * partial[..., -1:]
-        drop[..., 0] = False
+        drop = partial.gather(-1, run_starts(top_logits)) > self.top_h * partial[..., -1:]
+        drop &= top_logits < top_logits[..., :1]
         return torch.full_like(logits, float("-inf")).scatter(-1, top_index, top_logits.masked_fill(drop, float("-inf")))

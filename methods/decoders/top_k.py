@@ -20,6 +20,19 @@ def kth_largest(logits: torch.Tensor, k: int | torch.Tensor) -> torch.Tensor:
     return largest.gather(-1, k.unsqueeze(-1) - 1)
 
 
+def run_starts(ranked: torch.Tensor) -> torch.Tensor:
+    """For values ranked along the last dimension (sorted either way), the position of the first
+    entry of each entry's run of equal values, shape and index dtype as ``argsort``'s.
+
+    The ranking rules use it to give tokens tied in their statistic one decision: whatever order a
+    sort returns ties in, the first position of the run (and so what is read there) is the same.
+    """
+    starts = torch.ones_like(ranked, dtype=torch.bool)
+    starts[..., 1:] = ranked[..., 1:] != ranked[..., :-1]
+    positions = torch.arange(ranked.shape[-1], device=ranked.device).expand(ranked.shape)
+    return torch.where(starts, positions, 0).cummax(dim=-1).values
+
+
 @DECODERS.register(
     "top_k",
     paper="Fan, Lewis & Dauphin (2018), Hierarchical Neural Story Generation",

@@ -7,6 +7,7 @@ import dataclasses
 import torch
 
 from entropy_bench.methods.decoders.base import Decoder, by_candidates, take_rows
+from entropy_bench.methods.decoders.top_k import run_starts
 from entropy_bench.methods.registry import DECODERS, require
 
 
@@ -27,10 +28,18 @@ class TopP(Decoder):
     here are taken in float64 too and rounded to the logits' dtype before the comparison. Summing
     from the least probable end keeps ``top_p=1`` the identity in floating point.
 
+    Tokens tied in logit get one decision: "the tokens at most as probable as it" include all of
+    its ties, so the sum for a tied token is the cumulative sum at the last of them, and a tie
+    group is kept whole or dropped whole; the fallback keeps every token tied with the maximum.
+    Transformers instead decides each tied token from its position in ``torch.sort``'s output, so
+    it may keep some of a tie group and drop the rest (a flat row with ``top_p=0.5`` keeps half
+    of its tokens, chosen by index); on rows without ties at the cut-off the two agree exactly.
+
     Only the k most probable tokens are ranked where that settles the row (:func:`by_candidates`):
     the mass up to candidate (i) is the mass of the unranked tail plus that of the candidates from
-    (i) down (their total minus the mass above (i), in float64), and a row is settled once its
-    last candidate is dropped (everything below it is dropped too). k tokens hold at most
+    (i) down (their total minus the mass above (i), in float64), read at the first candidate tied
+    with (i), and a row is settled once its last candidate is dropped (everything below it, its
+    unranked ties included, is dropped too). k tokens hold at most
     k · max p, and an unsettled row's other tokens at most p_(k) each, which bounds the k worth
     trying. Rows that need the whole ranking get transformers' arithmetic exactly.
     """
@@ -47,8 +56,9 @@ class TopP(Decoder):
             z, p = take_rows(logits, rows), take_rows(probs, rows)
             if k == logits.shape[-1]:  # a full ranking: transformers' own arithmetic is exact and cheapest
                 ascending, order = z.sort(dim=-1)
-                drop = ascending.softmax(dim=-1).cumsum(dim=-1) <= 1 - self.top_p
-                drop[..., -1] = False
+                last_tied = (k - 1) - run_starts(ascending.flip(-1)).flip(-1)  # the run's end: ties' mass included
+                drop = ascending.softmax(dim=-1).cumsum(dim=-1).gather(-1, last_tied) <= 1 - self.top_p
+                drop &= ascending < ascending[..., -1:]
                 warped = torch.full_like(z, float("-inf")).scatter(-1, order, ascending.masked_fill(drop, float("-inf")))
                 return warped, torch.ones_like(drop[..., 0]), torch.zeros_like(ascending[..., 0])
             top_logits, top_index = z.topk(k, dim=-1)
@@ -56,8 +66,9 @@ class TopP(Decoder):
             top_mass = top_probs.sum(dim=-1, keepdim=True)
             tail = p.scatter(-1, top_index, 0.0).sum(dim=-1, keepdim=True, dtype=torch.float64)
             mass_up_to = tail + top_mass - top_probs.cumsum(dim=-1) + top_probs
+            mass_up_to = mass_up_to.gather(-1, run_starts(top_logits))  # at the first of its ties
             drop = mass_up_to.to(z.dtype) <= 1 - self.top_p
-            drop[..., 0] = False
+            drop &= top_logits < top_logits[..., :1]
             warped = torch.full_like(z, float("-inf")).scatter(-1, top_index, top_logits.masked_fill(drop, float("-inf")))
             at_least = k + (self.top_p - top_mass.squeeze(-1)) / top_probs[..., -1]
             return warped, drop[..., -1], at_least.nan_to_num(nan=float("inf"))
