@@ -8,7 +8,9 @@ With hidden states h[N, D], classifier weight W[V, D], optional bias b[V] and ta
 ε is ``label_smoothing`` (the definition of ``torch.nn.functional.cross_entropy``: the target
 mixes the one-hot with the uniform distribution), λ is ``z_loss`` (PaLM's auxiliary
 λ · log² Z that keeps the normaliser near 1). ``reduction`` is ``"none"`` (ℓ[N]), ``"sum"``
-or ``"mean"`` (Σ ℓ_i / #non-ignored, NaN when every token is ignored, as in PyTorch). With
+or ``"mean"`` (Σ ℓ_i / #non-ignored). When every token is ignored (or N = 0) the mean is
+0/0 = NaN, as ``F.cross_entropy`` returns, and its gradients are 0, as PyTorch's are: each row's
+weight is 1/max(1, #non-ignored), so the loss is NaN but every ∂ℓ is multiplied by zero. With
 ``return_entropy`` the per-token softmax entropy H_i = lse_i − Σ_v p_iv z_iv comes back too,
 differentiable.
 
@@ -17,6 +19,12 @@ p_i = softmax(z_i):
 
     ∂/∂z_i = r_i [(1 + 2λ lse_i) p_i − (1 − ε) onehot(y_i) − ε/V] − g_i p_i ⊙ (log p_i + H_i)
     ∂/∂h_i = Σ_v (∂/∂z_iv) W_v,   ∂/∂W_v = Σ_i (∂/∂z_iv) h_i,   ∂/∂b_v = Σ_i ∂/∂z_iv
+
+Every path keeps per row the maximum logit m_i and log s_i = lse_i − m_i apart, and forms
+log p_iv = (z_iv − m_i) − log s_i and −log p_{i y_i} = log s_i − (z_{i y_i} − m_i): differences
+with lse itself cancel at large logits, where an fp32 lse is only known to ulp(lse)/2 (2e-3 at
+6e4; see :mod:`entropy_bench.kernels.softmax_stats`). The label-smoothing term lse − z̄ is still
+formed from lse and the row mean, so with ε > 0 the loss at such offsets carries that error.
 
 Implementations (``impl``, see :mod:`entropy_bench.kernels.dispatch`):
 
@@ -89,9 +97,10 @@ def linear_cross_entropy(
 
 
 def _row_weights(valid: torch.Tensor, reduction: str, dtype: torch.dtype) -> torch.Tensor:
-    """∂ loss / ∂ℓ_i for ``"sum"`` and ``"mean"`` (0 on ignored tokens)."""
+    """∂ loss / ∂ℓ_i for ``"sum"`` and ``"mean"`` (0 on ignored tokens; all 0, not NaN, when every
+    token is ignored, as PyTorch's gradient of its NaN mean)."""
     weights = valid.to(dtype)
-    return weights / valid.sum() if reduction == "mean" else weights
+    return weights / valid.sum().clamp_min(1) if reduction == "mean" else weights
 
 
 def _coefficients(upstream: torch.Tensor, lse: torch.Tensor, vocab: int, label_smoothing: float, z_loss: float):
@@ -114,13 +123,13 @@ class _LinearCrossEntropyFunction(torch.autograd.Function):
         if impl == "triton":
             from entropy_bench.kernels import linear_cross_entropy_triton
 
-            lse, target_logprob, mean_logit, entropy = linear_cross_entropy_triton.forward(
+            lse, target_logprob, mean_logit, entropy, shift, max_logprob = linear_cross_entropy_triton.forward(
                 hidden, weight, bias, safe_targets, return_entropy
             )
             grads = None
         else:
             row_weights = _row_weights(valid, reduction, accumulation_dtype(hidden.dtype)) if grads_in_forward else None
-            lse, target_logprob, mean_logit, entropy, grads = _chunked_forward(
+            lse, target_logprob, mean_logit, entropy, shift, max_logprob, grads = _chunked_forward(
                 hidden, weight, bias, safe_targets, label_smoothing, z_loss, impl, row_weights, needs
             )
         row_loss = (1 - label_smoothing) * -target_logprob + z_loss * lse.square()
@@ -135,7 +144,7 @@ class _LinearCrossEntropyFunction(torch.autograd.Function):
         if grads is not None:
             ctx.save_for_backward(*grads)
         else:
-            ctx.save_for_backward(hidden, weight, bias, safe_targets, valid, lse, entropy)
+            ctx.save_for_backward(hidden, weight, bias, safe_targets, valid, lse, shift, max_logprob, entropy)
         if not return_entropy:
             ctx.mark_non_differentiable(entropy)
         return loss, entropy
@@ -148,7 +157,7 @@ class _LinearCrossEntropyFunction(torch.autograd.Function):
             unit = bool((grad_loss == 1).all())
             grads = tuple(g if g is None or unit else g * grad_loss.to(g.dtype) for g in ctx.saved_tensors)
             return (*grads, *[None] * 8)
-        hidden, weight, bias, targets, valid, lse, entropy = ctx.saved_tensors
+        hidden, weight, bias, targets, valid, lse, shift, max_logprob, entropy = ctx.saved_tensors
         upstream = (
             torch.where(valid, grad_loss, 0.0)
             if reduction == "none"
@@ -161,10 +170,11 @@ class _LinearCrossEntropyFunction(torch.autograd.Function):
             from entropy_bench.kernels import linear_cross_entropy_triton
 
             grads = linear_cross_entropy_triton.backward(
-                hidden, weight, bias, targets, lse, entropy, alpha, beta, gamma, g_entropy, needs
+                hidden, weight, bias, targets, shift, max_logprob, entropy, alpha, beta, gamma, g_entropy, needs
             )
         else:
-            grads = _chunked_backward(hidden, weight, bias, targets, lse, entropy, alpha, beta, gamma, g_entropy, impl, needs)
+            saved = (shift, max_logprob, entropy)
+            grads = _chunked_backward(hidden, weight, bias, targets, saved, alpha, beta, gamma, g_entropy, impl, needs)
         return (*grads, *[None] * 8)
 
 
@@ -185,14 +195,15 @@ def _new_grads(hidden, weight, bias, needs):
 
 
 def _accumulate_grads(logits, hidden, weight, targets, saved, alpha, beta, gamma, g_entropy, grads, rows, impl):
-    """Turn a block's ``logits`` into ∂/∂z in place, then add its share to ∂h, ∂W, ∂b."""
-    lse, entropy = saved
-    zeros = torch.zeros_like(lse)
+    """Turn a block's ``logits`` into ∂/∂z in place, then add its share to ∂h, ∂W, ∂b;
+    ``saved`` = the block's (row maximum, max_logprob, entropy)."""
+    shift, max_logprob, entropy = saved
+    zeros = torch.zeros_like(entropy)
     g_entropy = zeros if g_entropy is None else g_entropy
     # softmax_stats' gradient: g_lse·p + g_target·(onehot(y) − p) + g_entropy·∂H/∂z
     grad_logits = stats_backward(
-        logits, targets, (lse, entropy, zeros, None), (alpha - beta, g_entropy, zeros, zeros, -beta), impl,
-        out=logits,
+        logits, targets, (shift, max_logprob, entropy, zeros, None), (alpha - beta, g_entropy, zeros, zeros, -beta),
+        impl, out=logits,
     )  # fmt: skip
     if gamma is not None:
         grad_logits.sub_(gamma.unsqueeze(-1))
@@ -210,34 +221,38 @@ def _rows_per_chunk(weight: torch.Tensor) -> int:
 
 
 def _chunked_forward(hidden, weight, bias, targets, label_smoothing, z_loss, impl, row_weights, needs):
-    """lse, target log-prob, mean logit and entropy per row; with ``row_weights`` (∂loss/∂ℓ_i)
-    also (∂h, ∂W, ∂b) of the loss, else None."""
+    """lse, target log-prob, mean logit, entropy, maximum logit and max log-prob (−log s) per row;
+    with ``row_weights`` (∂loss/∂ℓ_i) also (∂h, ∂W, ∂b) of the loss, else None."""
     grads = _new_grads(hidden, weight, bias, needs) if row_weights is not None else None
     # filled block by block rather than gathered: small results kept alive between the blocks'
     # temporaries would fragment the heap
-    lse, target_logprob, mean_logit, entropy = (
-        torch.zeros(hidden.shape[0], dtype=accumulation_dtype(hidden.dtype), device=hidden.device) for _ in range(4)
+    lse, target_logprob, mean_logit, entropy, shift, max_logprob = (
+        torch.zeros(hidden.shape[0], dtype=accumulation_dtype(hidden.dtype), device=hidden.device) for _ in range(6)
     )
     for rows in row_blocks(hidden.shape[0], _rows_per_chunk(weight)):
         logits = _chunk_logits(hidden[rows], weight, bias)
-        lse[rows], entropy[rows], _, _, target_logprob[rows], _ = stats_forward(logits, targets[rows], impl)
+        lse[rows], entropy[rows], _, max_logprob[rows], target_logprob[rows], shift[rows], _ = stats_forward(
+            logits, targets[rows], impl
+        )
         if label_smoothing:
             mean_logit[rows] = logits.mean(-1)
         if grads is not None:
             alpha, beta, gamma = _coefficients(row_weights[rows], lse[rows], weight.shape[0], label_smoothing, z_loss)
             _accumulate_grads(
-                logits, hidden[rows], weight, targets[rows], (lse[rows], entropy[rows]), alpha, beta, gamma, None,
-                grads, rows, impl,
+                logits, hidden[rows], weight, targets[rows], (shift[rows], max_logprob[rows], entropy[rows]), alpha,
+                beta, gamma, None, grads, rows, impl,
             )  # fmt: skip
         del logits  # free this block's logits before the next block's are allocated
-    return lse, target_logprob, mean_logit, entropy, None if grads is None else _cast_grads(grads, weight, bias)
+    grads = None if grads is None else _cast_grads(grads, weight, bias)
+    return lse, target_logprob, mean_logit, entropy, shift, max_logprob, grads
 
 
-def _chunked_backward(hidden, weight, bias, targets, lse, entropy, alpha, beta, gamma, g_entropy, impl, needs):
+def _chunked_backward(hidden, weight, bias, targets, saved, alpha, beta, gamma, g_entropy, impl, needs):
+    """(∂h, ∂W, ∂b); ``saved`` = per-row (maximum logit, max log-prob, entropy)."""
     grads = _new_grads(hidden, weight, bias, needs)
     for rows in row_blocks(hidden.shape[0], _rows_per_chunk(weight)):
         _accumulate_grads(
-            _chunk_logits(hidden[rows], weight, bias), hidden[rows], weight, targets[rows], (lse[rows], entropy[rows]),
+            _chunk_logits(hidden[rows], weight, bias), hidden[rows], weight, targets[rows], tuple(t[rows] for t in saved),
             alpha[rows], beta[rows], None if gamma is None else gamma[rows],
             None if g_entropy is None else g_entropy[rows], grads, rows, impl,
         )  # fmt: skip

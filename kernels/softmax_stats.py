@@ -14,9 +14,14 @@ fp32 (fp64 stays fp64); the statistics come back in the accumulation dtype.
 One pass. With m = max_v z_v, u = z − m and w = exp(u):
 
     s = Σ w,   c = Σ w u / s = E_p[u],   M = Σ w (u − c)²
-    lse = m + log s,   H = log s − c,   varentropy = M / s,   max_logprob = −log s
+    lse = m + log s,   H = log s − c,   varentropy = M / s,   max_logprob = −log s,
+    target_logprob = (z_y − m) − log s
 
-since −log p = log s − u. The Triton kernel reads the row once in blocks and merges the block
+since −log p = log s − u. Every statistic is formed from u and log s, never as a difference
+with lse: at logits of magnitude L an fp32 lse is only known to ulp(L)/2 (2e-3 at L = 6e4), and
+z_y − lse or exp(z − lse) would carry that error into the result, whereas z − m is exact for
+logits within a factor 2 of the maximum. For the same reason the backward gets m and −log s
+(max_logprob) rather than lse, and forms log p = (z − m) − log s. The Triton kernel reads the row once in blocks and merges the block
 statistics (m_b, s_b, c_b, M_b) into the running ones (m, s, c, M) with Chan's parallel update
 after rescaling to the new maximum m' = max(m, m_b):
 
@@ -67,7 +72,7 @@ def softmax_stats_reference(
     fp64 for fp64 input; a low precision gives the low-precision reference of the tests)."""
     z = logits.to(dtype or accumulation_dtype(logits.dtype))
     lse = torch.logsumexp(z, dim=-1)
-    logp = z - lse.unsqueeze(-1)
+    logp = z.log_softmax(dim=-1)  # (z − m) − log s: not z − lse, which cancels at large logits
     p = logp.exp()
     logp_finite = torch.where(p > 0, logp, torch.zeros_like(logp))  # 0 · log 0 = 0, also in backward
     entropy = -(p * logp_finite).sum(-1)
@@ -101,7 +106,8 @@ def softmax_stats(
 
 
 def rows_forward(z: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """lse, entropy, varentropy, max_logprob and target_logprob of whole rows ``z[n, V]`` (fp32/fp64).
+    """lse, entropy, varentropy, max_logprob, target_logprob and the row maximum m (what the
+    backward needs with max_logprob) of whole rows ``z[n, V]`` (fp32/fp64).
 
     The third pass recomputes exp(z − m) (unclamped: 0 at −inf) rather than reusing w, which
     keeps inductor from writing w to memory and reading it back.
@@ -113,9 +119,9 @@ def rows_forward(z: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, 
     c = (w * u).sum(-1) / s
     varentropy = ((z - m).exp() * (u - c.unsqueeze(-1)).square()).sum(-1) / s
     log_s = s.log()
-    lse = m.squeeze(-1) + log_s
-    target_logprob = z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - lse
-    return lse, log_s - c, varentropy, -log_s, target_logprob
+    m = m.squeeze(-1)
+    target_logprob = (z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - m) - log_s
+    return m + log_s, log_s - c, varentropy, -log_s, target_logprob, m
 
 
 def rows_forward_eager(z: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -131,15 +137,16 @@ def rows_forward_eager(z: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Te
     c = (w * u).sum(-1) / s
     varentropy = u.sub_(c.unsqueeze(-1)).square_().mul_(w).sum(-1) / s
     log_s = s.log()
-    lse = m.squeeze(-1) + log_s
-    target_logprob = z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - lse
-    return lse, log_s - c, varentropy, -log_s, target_logprob
+    m = m.squeeze(-1)
+    target_logprob = (z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - m) - log_s
+    return m + log_s, log_s - c, varentropy, -log_s, target_logprob, m
 
 
 def rows_backward(
     z: torch.Tensor,
     targets: torch.Tensor,
-    lse: torch.Tensor,
+    shift: torch.Tensor,
+    max_logprob: torch.Tensor,
     entropy: torch.Tensor,
     varentropy: torch.Tensor,
     argmax: torch.Tensor,
@@ -150,8 +157,9 @@ def rows_backward(
     g_target_logprob: torch.Tensor,
 ) -> torch.Tensor:
     """∂/∂z of Σ_outputs g_output · output for whole rows ``z[n, V]`` (module docstring):
-    p ⊙ (base + a (2 g_var − g_H) + g_var a²) + onehots, base = g_lse − g_y − g_max − g_var varentropy."""
-    a = (z - lse.unsqueeze(-1)).clamp_min_(exp_floor(z.dtype))  # log p
+    p ⊙ (base + a (2 g_var − g_H) + g_var a²) + onehots, base = g_lse − g_y − g_max − g_var varentropy.
+    ``shift`` is the row maximum m and ``max_logprob`` −log s, so that log p = (z − m) − log s."""
+    a = (z - shift.unsqueeze(-1)).add_(max_logprob.unsqueeze(-1)).clamp_min_(exp_floor(z.dtype))  # log p
     p = a.exp()
     a.add_(entropy.unsqueeze(-1))
     g_var = g_varentropy.unsqueeze(-1)
@@ -162,8 +170,9 @@ def rows_backward(
 
 
 def stats_forward(logits: torch.Tensor, targets: torch.Tensor, impl: str) -> tuple[torch.Tensor | None, ...]:
-    """:func:`rows_forward` of ``logits[N, V]`` with a concrete ``impl``, block of rows by block,
-    plus the argmax of each row where it comes for free (Triton; None otherwise)."""
+    """:func:`rows_forward` of ``logits[N, V]`` with a concrete ``impl``, block of rows by block
+    (lse, entropy, varentropy, max_logprob, target_logprob, row maximum), plus the argmax of each
+    row where it comes for free (Triton; None otherwise)."""
     if impl == "triton":
         from entropy_bench.kernels import softmax_stats_triton
 
@@ -172,7 +181,7 @@ def stats_forward(logits: torch.Tensor, targets: torch.Tensor, impl: str) -> tup
     acc = accumulation_dtype(logits.dtype)
     # outputs allocated up front: small results kept alive between a block's temporaries would
     # fragment the heap (hundreds of MB stay resident with glibc's malloc)
-    stats = [torch.empty(logits.shape[0], dtype=acc, device=logits.device) for _ in range(5)]
+    stats = [torch.empty(logits.shape[0], dtype=acc, device=logits.device) for _ in range(6)]
     for b in row_blocks(logits.shape[0], BLOCK_ELEMENTS[impl] // max(1, logits.shape[1])):
         for out, value in zip(stats, fn(logits[b].to(acc), targets[b])):
             out[b] = value
@@ -187,20 +196,20 @@ def stats_backward(
     impl: str,
     out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """:func:`rows_backward` of ``logits[N, V]``; ``saved`` = (lse, entropy, varentropy, argmax or
-    None), ``grads`` = the five output gradients. Written into ``out`` (which may be ``logits``
-    itself) in ``logits.dtype``."""
-    lse, entropy, varentropy, argmax = saved
+    """:func:`rows_backward` of ``logits[N, V]``; ``saved`` = (row maximum, max_logprob, entropy,
+    varentropy, argmax or None), ``grads`` = the five output gradients. Written into ``out`` (which
+    may be ``logits`` itself) in ``logits.dtype``."""
+    shift, max_logprob, entropy, varentropy, argmax = saved
     if argmax is None:  # only max_logprob's gradient needs it; torch's argmax is a slow reduction
         argmax = logits.argmax(-1) if bool(grads[3].any()) else torch.zeros_like(targets)
     if impl == "triton":
         from entropy_bench.kernels import softmax_stats_triton
 
-        return softmax_stats_triton.backward(logits, targets, (lse, entropy, varentropy, argmax), grads, out)
+        return softmax_stats_triton.backward(logits, targets, (shift, max_logprob, entropy, varentropy, argmax), grads, out)
     fn = compiled(rows_backward) if impl == "compiled" else rows_backward
     acc = accumulation_dtype(logits.dtype)
     out = torch.empty_like(logits) if out is None else out
-    tensors = (lse, entropy, varentropy, argmax, *(g.to(acc) for g in grads))
+    tensors = (shift, max_logprob, entropy, varentropy, argmax, *(g.to(acc) for g in grads))
     for b in row_blocks(logits.shape[0], BLOCK_ELEMENTS[impl] // max(1, logits.shape[1])):
         out[b] = fn(logits[b].to(acc), targets[b], *(t[b] for t in tensors))
     return out
@@ -209,8 +218,8 @@ def stats_backward(
 class _SoftmaxStatsFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, impl: str):
-        lse, entropy, varentropy, max_logprob, target_logprob, argmax = stats_forward(logits, targets, impl)
-        ctx.save_for_backward(logits, targets, lse, entropy, varentropy, argmax)
+        lse, entropy, varentropy, max_logprob, target_logprob, shift, argmax = stats_forward(logits, targets, impl)
+        ctx.save_for_backward(logits, targets, shift, max_logprob, entropy, varentropy, argmax)
         ctx.impl = impl
         return lse, entropy, varentropy, max_logprob, target_logprob
 

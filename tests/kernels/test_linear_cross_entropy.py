@@ -116,11 +116,128 @@ def test_no_grad_gives_the_same_loss():
     torch.testing.assert_close(loss, naive(hidden, weight, targets, bias, label_smoothing=0.1))
 
 
-def test_all_ignored_mean_is_nan_like_pytorch():
-    hidden, weight, _, _ = make_inputs(3, 8, 10, torch.float32, bias=False)
+IMPLS = ["torch", "compiled", "triton"]
+
+
+def assert_near(name, ours, reference, atol):
+    torch.testing.assert_close(
+        ours.double(), reference.double(), rtol=0, atol=atol, equal_nan=True, msg=lambda m: f"{name}: {m}"
+    )
+
+
+def impl_fixture(impl, request):
+    if impl == "triton":
+        request.getfixturevalue("triton_interpreter")
+
+
+@pytest.mark.parametrize("return_entropy", [False, True], ids=["grads-in-forward", "grads-in-backward"])
+@pytest.mark.parametrize("impl", IMPLS)
+def test_all_ignored_mean_is_nan_with_zero_gradients_like_pytorch(impl, return_entropy, request):
+    # F.cross_entropy's mean over no tokens is 0/0 = NaN, and its gradient is 0 (each row's
+    # weight 1/#valid is never formed: every row is masked first). The loss stays NaN here too;
+    # the gradients must be PyTorch's zeros, not NaN.
+    impl_fixture(impl, request)
+    hidden, weight, bias, _ = make_inputs(3, 8, 10, torch.float32, bias=True)
     targets = torch.full((3,), -100)
-    assert linear_cross_entropy(hidden, weight, targets).isnan()
-    assert F.cross_entropy(hidden @ weight.T, targets).isnan()
+    options = dict(return_entropy=return_entropy)
+    (ours, *_), grads = run(lambda *a, **k: linear_cross_entropy(*a, **k, impl=impl), [hidden, weight, bias], targets, options)
+    (theirs, *_), reference = run(naive, [hidden, weight, bias], targets, options)
+    assert ours.isnan() and theirs.isnan()
+    for name, a, b in zip(("hidden", "weight", "bias"), grads, reference):
+        assert not a.isnan().any(), name
+        assert_near(name, a, b, 1e-6 if return_entropy else 0.0)
+    if not return_entropy:
+        assert all(bool((g == 0).all()) for g in grads)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("impl", IMPLS)
+def test_no_rows(impl, reduction, request):
+    # N = 0: PyTorch's mean is NaN, its sum 0, "none" empty; no gradient but zeros. The Triton
+    # path used to divide by its number of row blocks on the host.
+    impl_fixture(impl, request)
+    hidden, weight, bias, _ = make_inputs(4, 8, 10, torch.float32, bias=True)
+    hidden, targets = hidden[:0], torch.zeros(0, dtype=torch.long)
+    options = dict(reduction=reduction, return_entropy=True)
+    (loss, entropy), grads = run(lambda *a, **k: linear_cross_entropy(*a, **k, impl=impl), [hidden, weight, bias], targets, options)
+    theirs = F.cross_entropy(hidden @ weight.T + bias, targets, reduction=reduction)
+    torch.testing.assert_close(loss, theirs, equal_nan=True)
+    assert entropy.shape == (0,)
+    assert grads[0].shape == (0, 8) and (grads[1] == 0).all() and (grads[2] == 0).all()
+
+
+def safe_naive(hidden, weight, targets, bias, *, reduction="none", return_entropy=True):
+    """float64 logits + F.cross_entropy, and an entropy with 0 · log 0 = 0 (also in its gradient)."""
+    logits = torch.addmm(bias.double(), hidden.double(), weight.double().T)
+    loss = F.cross_entropy(logits, targets, reduction=reduction)
+    logp = logits.log_softmax(-1)
+    p = logp.exp()
+    entropy = -(p * torch.where(p > 0, logp, 0.0)).sum(-1)
+    return (loss, entropy) if return_entropy else loss
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_rows_that_are_minus_inf_but_one_or_two(impl, request):
+    # A −inf bias masks the vocabulary: whole tiles (128 columns) of −inf logits, a row with a single
+    # finite logit (entropy 0), and splits that are all −inf. The Triton path gave NaN entropies.
+    impl_fixture(impl, request)
+    hidden, weight, bias, targets = make_inputs(6, 16, 300, torch.float32, bias=True)
+    bias = torch.full((300,), float("-inf"))
+    bias[[7, 290]] = torch.tensor([0.5, -1.0])
+    targets = torch.tensor([7, 290, 7, 7, 290, 290])
+    one = torch.full((300,), float("-inf"))
+    one[290] = 2.0
+    for b in (bias, one):
+        t = torch.where(b[targets].isfinite(), targets, 290)
+        options = dict(reduction="none", return_entropy=True)
+        ours, grads = run(lambda *a, **k: linear_cross_entropy(*a, **k, impl=impl), [hidden, weight, b], t, options)
+        ref, reference = run(safe_naive, [hidden, weight, b], t, options)
+        for name, x, y in zip(("loss", "entropy"), ours, ref):
+            assert x.isfinite().all(), name
+            assert_near(name, x, y, 2e-6)
+        for name, x, y in zip(("hidden", "weight"), grads, reference):
+            assert x.isfinite().all(), name
+            assert_near(name, x, y, 2e-6)
+    assert (ours[1] == 0).all()  # one finite logit: entropy 0 exactly
+
+
+@pytest.fixture
+def exact_fp32_matmuls():
+    """Full-precision fp32 ``tl.dot``/matmuls (not TF32 on a GPU) for this test."""
+    precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    yield
+    torch.set_float32_matmul_precision(precision)
+
+
+@pytest.mark.parametrize("offset", [6e4, -6e4])
+@pytest.mark.parametrize("impl", IMPLS)
+def test_logits_at_plus_minus_6e4(impl, offset, request, exact_fp32_matmuls):
+    # Logits offset ± 6e4 + a spread of ±16, all exact in fp32 (multiples of 1/16; the ulp at 6e4 is
+    # 1/256), so the float64 answer is the exact one. An fp32 lse there is only good to 2e-3: the
+    # loss (z_y − lse), the gradients (exp(z − lse)) and the Triton entropy (lse − m_k − c_k) were
+    # off by 5e-4..2e-3; formed from z − max and log s they are good to fp32 rounding of O(1) values.
+    impl_fixture(impl, request)
+    generator = torch.Generator().manual_seed(0)
+    rows, vocab = 21, 300
+    hidden = torch.stack([torch.ones(rows), torch.randint(-4, 4, (rows,), generator=generator).float()], 1)
+    weight = torch.stack([torch.zeros(vocab), torch.randint(-64, 64, (vocab,), generator=generator) / 16.0], 1)
+    bias = offset + torch.randint(-64, 64, (vocab,), generator=generator) / 16.0
+    targets = torch.randint(0, vocab, (rows,), generator=generator)
+    options = dict(reduction="none", return_entropy=True)
+    ours, grads = run(lambda *a, **k: linear_cross_entropy(*a, **k, impl=impl), [hidden, weight, bias], targets, options)
+    ref, reference = run(safe_naive, [hidden, weight, bias], targets, options)
+    for name, x, y in zip(("loss", "entropy"), ours, ref):
+        assert_near(name, x, y, 1e-6)
+    for name, x, y in zip(("hidden", "weight", "bias"), grads, reference):
+        assert_near(name, x, y, 1e-6 * y.abs().max().item())
+    # the gradients-in-forward path (a scalar loss without the entropy)
+    (mean,), grads = run(lambda *a, **k: linear_cross_entropy(*a, **k, impl=impl), [hidden, weight, bias], targets, {})
+    reference_mean = lambda *a, **k: safe_naive(*a, **k, reduction="mean", return_entropy=False)  # noqa: E731
+    (mean_ref,), reference = run(reference_mean, [hidden, weight, bias], targets, {})
+    assert_near("mean", mean, mean_ref, 1e-6)
+    for name, x, y in zip(("hidden", "weight", "bias"), grads, reference):
+        assert_near(name, x, y, 1e-6 * y.abs().max().item())
 
 
 def test_leading_dimensions():

@@ -135,6 +135,69 @@ def test_known_distributions(impl, request):
         torch.testing.assert_close(getattr(stats, field), getattr(expected, field), atol=1e-6, rtol=1e-6)
 
 
+IMPLS = ["torch", "compiled", "triton"]
+
+
+def exact_run(impl, logits, targets, weights):
+    """``run`` of ``impl`` and the float64 reference (with its gradient in float64)."""
+    ours, grad = run(lambda z, y: softmax_stats(z, y, impl=impl), logits, targets, weights)
+    ref, grad_ref = run(softmax_stats_reference, logits.double(), targets, {f: w.double() for f, w in weights.items()})
+    return ours, grad, ref, grad_ref
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_no_rows(impl, request):
+    if impl == "triton":
+        request.getfixturevalue("triton_interpreter")
+    logits, targets = torch.zeros(0, 10), torch.zeros(0, dtype=torch.long)
+    stats, grad = run(lambda z, y: softmax_stats(z, y, impl=impl), logits, targets, upstream(0, FIELDS))
+    assert all(getattr(stats, f).shape == (0,) for f in FIELDS) and grad.shape == (0, 10)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_rows_that_are_minus_inf_but_one(impl, request):
+    # V = 9000 spans three Triton blocks of 4096: the finite entry in the first, middle or last
+    # block, every other block all −inf (before or after it), and a row with two finite entries.
+    if impl == "triton":
+        request.getfixturevalue("triton_interpreter")
+    vocab = 9000
+    logits = torch.full((4, vocab), float("-inf"))
+    logits[0, 5] = 1.0
+    logits[1, 4500] = -2.0
+    logits[2, vocab - 3] = 3.0
+    logits[3, [10, vocab - 1]] = torch.tensor([0.0, math.log(3.0)])
+    targets = torch.tensor([5, 4500, vocab - 3, vocab - 1])
+    weights = upstream(4, FIELDS)
+    ours, grad, ref, grad_ref = exact_run(impl, logits, targets, weights)
+    for field in FIELDS:
+        value = getattr(ours, field)
+        assert value.isfinite().all(), field
+        torch.testing.assert_close(value.double(), getattr(ref, field), rtol=0, atol=1e-6)
+    assert (ours.entropy[:3] == 0).all() and (ours.varentropy[:3] == 0).all()
+    assert not grad.isnan().any()
+    torch.testing.assert_close(grad.double(), grad_ref, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("offset", [6e4, -6e4])
+@pytest.mark.parametrize("impl", IMPLS)
+def test_logits_at_plus_minus_6e4(impl, offset, request):
+    # Exact fp32 logits (offset + multiples of 1/16 within ±16; the ulp at 6e4 is 1/256): an fp32
+    # lse there is only good to 2e-3, so z_y − lse and exp(z − lse) were off by that much; formed
+    # from z − max and log s, every statistic and the gradient are good to fp32 rounding of O(1) values.
+    if impl == "triton":
+        request.getfixturevalue("triton_interpreter")
+    generator = torch.Generator().manual_seed(0)
+    logits = offset + torch.randint(-256, 256, (5, 5000), generator=generator) / 16.0
+    targets = torch.randint(0, 5000, (5,), generator=generator)
+    weights = upstream(5, set(FIELDS) - {"max_logprob"})  # ties at the maximum: its gradient is a choice
+    ours, grad, ref, grad_ref = exact_run(impl, logits, targets, weights)
+    for field in FIELDS:
+        if field != "lse":  # lse itself is ~6e4: good to its own ulp
+            torch.testing.assert_close(getattr(ours, field).double(), getattr(ref, field), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(ours.lse.double(), ref.lse, rtol=1e-7, atol=0)
+    torch.testing.assert_close(grad.double(), grad_ref, rtol=0, atol=1e-7)
+
+
 def test_leading_dimensions_and_no_targets():
     logits = torch.randn(2, 3, 11)
     stats = softmax_stats(logits)
