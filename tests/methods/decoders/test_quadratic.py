@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from entropy_bench.methods.decoders.quadratic import Quadratic
 from entropy_bench.methods.registry import InvalidParameterError
 
+from strategies import logit_rows
+
 NEG_INF = float("-inf")
 ROWS = {7: 1000, 1000: 1000, 49152: 64}
 
@@ -73,19 +75,8 @@ def test_rejects_a_flattening_factor_and_curves_below_one(field, params):
     assert err.value.field == field
 
 
-@st.composite
-def rows(draw, max_batch: int = 4, max_vocab: int = 40) -> torch.Tensor:
-    """Logits[B, V] in [−30, 30] with ties and −inf entries; every row has a finite entry."""
-    batch, vocab = draw(st.integers(1, max_batch)), draw(st.integers(1, max_vocab))
-    value = st.one_of(st.floats(-30, 30, width=32), st.sampled_from([0.0, 1.0, 5.0, NEG_INF]))
-    logits = torch.tensor(draw(st.lists(st.lists(value, min_size=vocab, max_size=vocab), min_size=batch, max_size=batch)))
-    anchor = draw(st.integers(0, vocab - 1))
-    logits[:, anchor] = torch.where(logits[:, anchor].isfinite(), logits[:, anchor], 0.0)
-    return logits
-
-
 @settings(max_examples=60, deadline=None)
-@given(logits=rows(), factor=st.sampled_from([1e-3, 0.25, 4.0]), curve=st.sampled_from([1.0, 2.0, 3.0]))
+@given(logits=logit_rows(), factor=st.sampled_from([1e-3, 0.25, 4.0]), curve=st.sampled_from([1.0, 2.0, 3.0]))
 def test_keeps_the_support_and_the_ranking_for_curves_up_to_three(logits, factor, curve):
     out = Quadratic(smoothing_factor=factor, smoothing_curve=curve)(logits)[0]
     assert torch.equal(out.isfinite(), logits.isfinite())
@@ -98,7 +89,7 @@ def test_keeps_the_support_and_the_ranking_for_curves_up_to_three(logits, factor
 
 
 @settings(max_examples=60, deadline=None)
-@given(logits=rows(), curve=st.sampled_from([1.0, 3.0, 10.0]), seed=st.integers(0, 2**31 - 1))
+@given(logits=logit_rows(), curve=st.sampled_from([1.0, 3.0, 10.0]), seed=st.integers(0, 2**31 - 1))
 def test_permuting_the_vocabulary_permutes_the_output(logits, curve, seed):
     perm = torch.randperm(logits.shape[-1], generator=torch.Generator().manual_seed(seed))
     decoder = Quadratic(smoothing_factor=0.25, smoothing_curve=curve)

@@ -15,6 +15,8 @@ from entropy_bench.methods.decoders.temperature import Temperature
 from entropy_bench.methods.decoders.top_n_sigma import TopNSigma
 from entropy_bench.methods.registry import InvalidParameterError
 
+from strategies import logit_rows
+
 NEG_INF = float("-inf")
 ROWS = {7: 1000, 1000: 1000, 49152: 64}  # 2064 rows per n, as in test_hf_parity.py
 
@@ -65,19 +67,8 @@ def test_rejects_negative_n():
     assert err.value.field == "n"
 
 
-@st.composite
-def rows(draw, max_batch: int = 4, max_vocab: int = 40) -> torch.Tensor:
-    """Logits[B, V] in [−30, 30] with ties and −inf entries; every row has a finite entry."""
-    batch, vocab = draw(st.integers(1, max_batch)), draw(st.integers(1, max_vocab))
-    value = st.one_of(st.floats(-30, 30, width=32), st.sampled_from([0.0, 1.0, 5.0, NEG_INF]))
-    logits = torch.tensor(draw(st.lists(st.lists(value, min_size=vocab, max_size=vocab), min_size=batch, max_size=batch)))
-    anchor = draw(st.integers(0, vocab - 1))
-    logits[:, anchor] = torch.where(logits[:, anchor].isfinite(), logits[:, anchor], 0.0)
-    return logits
-
-
 @settings(max_examples=60, deadline=None)
-@given(logits=rows(), n=st.sampled_from([0.0, 0.5, 1.0, 2.0]), scale=st.sampled_from([2.0, 4.0, 8.0]))
+@given(logits=logit_rows(), n=st.sampled_from([0.0, 0.5, 1.0, 2.0]), scale=st.sampled_from([2.0, 4.0, 8.0]))
 def test_kept_set_is_exactly_temperature_invariant_for_powers_of_two(logits, n, scale):
     # z / T for T = 1/2, 1/4, 1/8 is exact, and so are the scaled max, mean and σ: the kept sets agree bit for bit.
     decoder = TopNSigma(n=n)
@@ -95,7 +86,7 @@ def test_before_or_after_temperature_keeps_the_same_tokens(temperature):
 
 
 @settings(max_examples=60, deadline=None)
-@given(logits=rows(), n=st.sampled_from([0.0, 1.0, 3.0]), seed=st.integers(0, 2**31 - 1))
+@given(logits=logit_rows(), n=st.sampled_from([0.0, 1.0, 3.0]), seed=st.integers(0, 2**31 - 1))
 def test_permuting_the_vocabulary_permutes_the_output(logits, n, seed):
     perm = torch.randperm(logits.shape[-1], generator=torch.Generator().manual_seed(seed))
     decoder = TopNSigma(n=n)

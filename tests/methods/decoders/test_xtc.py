@@ -19,6 +19,8 @@ from entropy_bench.methods.decoders.xtc import XTC, coin, seed_key
 from entropy_bench.methods.registry import InvalidParameterError
 from entropy_bench.models.hf import load_model
 
+from strategies import logit_rows
+
 NEG_INF = float("-inf")
 PROBS = [0.5, 0.3, 0.15, 0.05]
 ROWS = {7: 1000, 1000: 1000, 49152: 64}
@@ -160,19 +162,8 @@ def test_without_seeds_the_coins_follow_the_row_prompt_and_its_drawn_tokens():
     assert decoder.observe(state, rows, torch.tensor([1, 1, 2])).keys[0] != observed.keys[0]
 
 
-@st.composite
-def rows(draw, max_batch: int = 4, max_vocab: int = 40) -> torch.Tensor:
-    """Logits[B, V] in [−30, 30] with ties and −inf entries; every row has a finite entry."""
-    batch, vocab = draw(st.integers(1, max_batch)), draw(st.integers(1, max_vocab))
-    value = st.one_of(st.floats(-30, 30, width=32), st.sampled_from([0.0, 1.0, 5.0, NEG_INF]))
-    logits = torch.tensor(draw(st.lists(st.lists(value, min_size=vocab, max_size=vocab), min_size=batch, max_size=batch)))
-    anchor = draw(st.integers(0, vocab - 1))
-    logits[:, anchor] = torch.where(logits[:, anchor].isfinite(), logits[:, anchor], 0.0)
-    return logits
-
-
 @settings(max_examples=80, deadline=None)
-@given(logits=rows(), threshold=st.sampled_from([1e-9, 0.02, 0.1, 0.3]), seed=st.integers(0, 2**31 - 1))
+@given(logits=logit_rows(), threshold=st.sampled_from([1e-9, 0.02, 0.1, 0.3]), seed=st.integers(0, 2**31 - 1))
 def test_permuting_the_vocabulary_permutes_the_output(logits, threshold, seed):
     # No key (seeded, or seed 0 without start) depends on logits, and given the coin the
     # rule is permutation-equivariant: ties are never broken by index.
@@ -184,7 +175,7 @@ def test_permuting_the_vocabulary_permutes_the_output(logits, threshold, seed):
 
 
 @settings(max_examples=80, deadline=None)
-@given(logits=rows(), threshold=st.sampled_from([1e-9, 0.02, 0.1, 0.3]))
+@given(logits=logit_rows(), threshold=st.sampled_from([1e-9, 0.02, 0.1, 0.3]))
 def test_the_least_probable_token_reaching_the_threshold_always_stays(logits, threshold):
     out, _ = XTC(xtc_probability=1.0, xtc_threshold=threshold)(logits)
     above = logits.softmax(-1) >= threshold
