@@ -365,7 +365,7 @@ def profile(
     typer.echo(table.to_markdown(index=False, floatfmt=".4g"))
 
 
-STUDIES = ("mirostat", "ead", "matrix-timing")
+STUDIES = ("mirostat", "ead", "matrix-timing", "decoders-grid")
 
 
 @_command()
@@ -375,8 +375,9 @@ def study(
     out_dir: Optional[Path] = typer.Option(None, help="Results folder [default: results/decoders/<name>]."),
     eta: float = typer.Option(1.0, help="mirostat: the learning rate η (1 as in the authors' code; llama.cpp uses 0.1)."),
 ) -> None:
-    """Run a study: 'mirostat' (surprise control of Mirostat v2 for τ ∈ {2,3,5}), 'ead' (score vs cost) or
-    'matrix-timing' (Matrix Nuclear-Norm vs matrix entropy time, results/estimators/)."""
+    """Run a study: 'mirostat' (surprise control of Mirostat v2 for τ ∈ {2,3,5}), 'ead' (score vs cost),
+    'matrix-timing' (Matrix Nuclear-Norm vs matrix entropy time, results/estimators/) or 'decoders-grid'
+    (accuracy vs temperature per decoder, the top-nσ claim judged, results/decoders/grid/)."""
     from entropy_bench.methods.registry import UnknownMethodError
 
     if name not in STUDIES:
@@ -385,7 +386,8 @@ def study(
 
     if not (eta > 0 and eta != float("inf")):
         raise InputError(f"invalid '--eta': must be a finite number > 0, got {eta}")
-    out = out_dir or (Path("results/estimators") if name == "matrix-timing" else Path("results/decoders") / name)
+    default = {"matrix-timing": Path("results/estimators"), "decoders-grid": Path("results/decoders/grid")}
+    out = out_dir or default.get(name, Path("results/decoders") / name)
     check_dir(out, "'--out-dir'")
     if name != "matrix-timing":
         tracking_uri = _check_store(tracking_uri, write=True)
@@ -393,6 +395,10 @@ def study(
         from entropy_bench.studies.matrix_timing import run_matrix_timing
 
         table = run_matrix_timing(out_dir=out)
+    elif name == "decoders-grid":
+        from entropy_bench.studies.decoders_grid import run_decoders_grid
+
+        table = run_decoders_grid(tracking_uri=tracking_uri, out_dir=out)
     elif name == "mirostat":
         from entropy_bench.studies.mirostat import run_mirostat_study
 
