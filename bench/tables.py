@@ -12,6 +12,7 @@ columns (``<m>``, ``<m>_ci_low``, ``<m>_ci_high``; names from ``bench/metrics/ke
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -80,11 +81,20 @@ def label_columns(summary: pd.DataFrame) -> list[str]:
     return [c for c in summary.columns if c not in metrics and not c.endswith(("_ci_low", "_ci_high"))]
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (a DRY breaker ``"\n"`` in a decoder id), so a
+    table cell stays on one line."""
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: m.group().encode("unicode_escape").decode(), text)
+
+
 def display(summary: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """``mean [low, high]`` strings; the model column only when the table has several models."""
     shown = [c for c in label_columns(summary)
              if c not in HIDDEN and (c != "model" or summary["model"].nunique() > 1)]
     out = summary[shown].copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(lambda v: printable(v) if isinstance(v, str) else v)
     for col in metric_columns(summary):
         star = col.startswith("Δ")
         out[col] = [

@@ -25,7 +25,7 @@ import pandas as pd
 from entropy_bench import sweep as sweeps
 from entropy_bench.metrics import keys
 from entropy_bench.runner import run_sweep
-from entropy_bench.tables import load_examples, render, summarise
+from entropy_bench.tables import load_examples, printable, render, summarise
 
 TEMPERATURE = re.compile(r"temperature\(temperature=([0-9.]+)\)")
 ACC = keys.ACCURACY
@@ -42,7 +42,7 @@ def rule_and_temperature(decoder_id: str) -> tuple[str, float | None]:
 
 def by_rule(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary with ``rule`` and ``T`` columns, the temperature-free reference rows dropped."""
-    parsed = summary["decoder"].map(rule_and_temperature)
+    parsed = summary["decoder"].map(lambda d: rule_and_temperature(printable(d)))
     out = summary.assign(rule=[p[0] for p in parsed], T=[p[1] for p in parsed])
     return out[out["T"].notna()].sort_values(["rule", "T"], ignore_index=True)
 
