@@ -1,4 +1,4 @@
-"""Hypothesis strategies shared by the decoder tests."""
+"""Logit rows shared by the decoder tests: a hypothesis strategy and seeded parity batches."""
 
 from __future__ import annotations
 
@@ -17,3 +17,16 @@ def logit_rows(draw, max_batch: int = 4, max_vocab: int = 40) -> torch.Tensor:
     anchor = draw(st.integers(0, vocab - 1))
     logits[:, anchor] = torch.where(logits[:, anchor].isfinite(), logits[:, anchor], 0.0)
     return logits
+
+
+PARITY_ROWS = {7: 1000, 1000: 1000, 49152: 64}  # vocabulary → rows: 2064 per setting, as test_hf_parity.py
+
+
+def random_rows(count: int, vocab: int, seed: int) -> torch.Tensor:
+    """Float64 rows, per-row scale 0.3 to 10, −inf entries in about 30 % of the rows."""
+    generator = torch.Generator().manual_seed(seed)
+    scale = torch.tensor([0.3, 1.0, 3.0, 10.0], dtype=torch.float64)[torch.randint(0, 4, (count, 1), generator=generator)]
+    logits = torch.randn(count, vocab, generator=generator, dtype=torch.float64) * scale
+    masked = (torch.rand(count, vocab, generator=generator) < 0.1) & (torch.rand(count, 1, generator=generator) < 0.3)
+    masked[:, 0] = False
+    return logits.masked_fill(masked, NEG_INF)

@@ -11,10 +11,9 @@ from hypothesis import strategies as st
 from entropy_bench.methods.decoders.quadratic import Quadratic
 from entropy_bench.methods.registry import InvalidParameterError
 
-from strategies import logit_rows
+from strategies import PARITY_ROWS, logit_rows, random_rows
 
 NEG_INF = float("-inf")
-ROWS = {7: 1000, 1000: 1000, 49152: 64}
 
 
 def warp(row, dtype=torch.float64, **params):
@@ -107,22 +106,13 @@ def webui_quadratic(scores: np.ndarray, smoothing_factor: float, smoothing_curve
     return np.where(scores != -np.inf, transformed, scores)
 
 
-def random_rows(count: int, vocab: int, seed: int) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    scale = torch.tensor([0.3, 1.0, 3.0, 10.0], dtype=torch.float64)[torch.randint(0, 4, (count, 1), generator=generator)]
-    logits = torch.randn(count, vocab, generator=generator, dtype=torch.float64) * scale
-    masked = (torch.rand(count, vocab, generator=generator) < 0.1) & (torch.rand(count, 1, generator=generator) < 0.3)
-    masked[:, 0] = False
-    return logits.masked_fill(masked, NEG_INF)
-
-
 @pytest.fixture(scope="module")
 def parity_rows() -> dict[int, torch.Tensor]:
-    return {vocab: random_rows(count, vocab, seed=vocab) for vocab, count in ROWS.items()}
+    return {vocab: random_rows(count, vocab, seed=vocab) for vocab, count in PARITY_ROWS.items()}
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
-@pytest.mark.parametrize("vocab", list(ROWS))
+@pytest.mark.parametrize("vocab", list(PARITY_ROWS))
 @pytest.mark.parametrize(("factor", "curve"), [(0.25, 1.0), (1.0, 1.0), (0.1, 2.0), (0.5, 3.0), (0.3, 6.0)])
 def test_same_logits_and_probabilities_as_text_generation_webui(parity_rows, factor, curve, vocab, dtype):
     logits = parity_rows[vocab].to(dtype)

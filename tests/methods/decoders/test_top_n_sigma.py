@@ -15,10 +15,9 @@ from entropy_bench.methods.decoders.temperature import Temperature
 from entropy_bench.methods.decoders.top_n_sigma import TopNSigma
 from entropy_bench.methods.registry import InvalidParameterError
 
-from strategies import logit_rows
+from strategies import PARITY_ROWS, logit_rows, random_rows
 
 NEG_INF = float("-inf")
-ROWS = {7: 1000, 1000: 1000, 49152: 64}  # 2064 rows per n, as in test_hf_parity.py
 
 
 def kept(decoder, row, dtype=torch.float32):
@@ -93,16 +92,6 @@ def test_permuting_the_vocabulary_permutes_the_output(logits, n, seed):
     assert torch.equal(decoder(logits[:, perm])[0], decoder(logits)[0][:, perm])
 
 
-def random_rows(count: int, vocab: int, seed: int) -> torch.Tensor:
-    """Float64 rows, per-row scale 0.3 to 10, −inf entries in about 30% of the rows (as test_hf_parity.py)."""
-    generator = torch.Generator().manual_seed(seed)
-    scale = torch.tensor([0.3, 1.0, 3.0, 10.0], dtype=torch.float64)[torch.randint(0, 4, (count, 1), generator=generator)]
-    logits = torch.randn(count, vocab, generator=generator, dtype=torch.float64) * scale
-    masked = (torch.rand(count, vocab, generator=generator) < 0.1) & (torch.rand(count, 1, generator=generator) < 0.3)
-    masked[:, 0] = False
-    return logits.masked_fill(masked, NEG_INF)
-
-
 def llama_cpp_top_n_sigma(logits: np.ndarray, n: float) -> np.ndarray:
     """llama.cpp's llama_sampler_top_n_sigma_apply, row by row in float64: max and mean over the
     logits that are not −inf, σ = sqrt(Σ (z − mean)² / count), then z < max − n·σ becomes −inf."""
@@ -117,11 +106,11 @@ def llama_cpp_top_n_sigma(logits: np.ndarray, n: float) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def parity_rows() -> dict[int, torch.Tensor]:
-    return {vocab: random_rows(count, vocab, seed=vocab) for vocab, count in ROWS.items()}
+    return {vocab: random_rows(count, vocab, seed=vocab) for vocab, count in PARITY_ROWS.items()}
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
-@pytest.mark.parametrize("vocab", list(ROWS))
+@pytest.mark.parametrize("vocab", list(PARITY_ROWS))
 @pytest.mark.parametrize("n", [0.5, 1.0, 2.0, 3.0])
 def test_same_kept_sets_and_probabilities_as_llama_cpp(parity_rows, n, vocab, dtype):
     logits = parity_rows[vocab].to(dtype)
