@@ -209,6 +209,7 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         self.uri = resolve_tracking_uri(tracking_uri)
+        self.environment = environment_tags()  # once per sweep, not a git subprocess per cell
         ensure_store(self.uri)
         self.client = MlflowClient(tracking_uri=self.uri)
         with store_lock(self.uri):
@@ -229,7 +230,7 @@ class Tracker:
                 self.client.update_run(run_id, status="RUNNING")
             else:
                 run_id = self.client.create_run(self.experiment_id, run_name=run_name,
-                                                tags={SWEEP_TAG: sweep_key, **environment_tags()}).info.run_id
+                                                tags={SWEEP_TAG: sweep_key, **self.environment}).info.run_id
             self._log(run_id, params=params, tags=tags)
             return run_id
 
@@ -277,7 +278,7 @@ class Tracker:
         artifacts: dict[str, str], scorers: tuple[str, ...] = (), figures: dict[str, Any] | None = None,
     ) -> None:
         """Write a claimed cell's results and mark its run FINISHED (``artifacts``: name → text)."""
-        self._log(run_id, params=params, metrics=metrics, tags={**environment_tags(), **tags, LAYOUT_TAG: LAYOUT})
+        self._log(run_id, params=params, metrics=metrics, tags={**self.environment, **tags, LAYOUT_TAG: LAYOUT})
         self.add_scores(run_id, metrics={}, artifacts=artifacts, scorers=scorers, figures=figures)
         self.client.set_terminated(run_id, "FINISHED")
 
