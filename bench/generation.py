@@ -140,7 +140,7 @@ def generate(
                 check_logits(big, f"model {large_lm.name} at step {t}")
                 logits = torch.where(use_large.unsqueeze(-1), big, logits)
                 context["large_model"] = torch.where(use_large, prompt_tokens + t, context["large_model"])
-        warped, state = decoder(logits, state)
+        warped, state = decoder.step(logits, state)  # the logits were checked above
         if decoder.deterministic:
             chosen = warped.argmax(dim=-1)
         else:

@@ -32,7 +32,10 @@ class Decoder(Method):
     """Base class: subclasses implement :meth:`warp` (stateless) or :meth:`step` (with state).
 
     ``decoder(logits, state)`` first applies the bad-logits policy (``bad_logits.py``: NaN, +inf
-    or an all −inf row is a :class:`BadLogitsError` naming the rows), then :meth:`step`.
+    or an all −inf row is a :class:`BadLogitsError` naming the rows), then :meth:`step`. A step
+    maps valid logits to valid logits (it keeps a finite token in every row and makes no NaN or
+    +inf), so the check runs once per generation step: the generation loop checks the model's
+    logits and calls :meth:`step`, and a :class:`Chain` calls its parts' :meth:`step`.
     """
 
     deterministic: ClassVar[bool] = False
@@ -79,7 +82,7 @@ def mask_outside(logits: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     return torch.where(keep, logits, float("-inf"))
 
 
-CANDIDATES = (256, 4096)  # candidate counts tried before a row's whole vocabulary is ranked
+CANDIDATES = (256,)  # candidate counts tried before the rule runs on the whole vocabulary
 
 
 def by_candidates(
@@ -160,7 +163,7 @@ class Chain(Decoder):
         new_states, inputs = [], []
         for decoder, s in zip(self.decoders, states, strict=True):
             inputs.append(logits)
-            logits, s = decoder(logits, s)
+            logits, s = decoder.step(logits, s)  # valid logits in, valid logits out: checked once
             new_states.append(s)
         return logits, ChainState(new_states, inputs)
 

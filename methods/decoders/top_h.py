@@ -50,17 +50,27 @@ class TopH(Decoder):
         require(valid, self.name, "top_k", f"must be an integer ≥ 1, got {self.top_k!r}")
 
     def warp(self, logits: torch.Tensor) -> torch.Tensor:
-        vocab = logits.shape[-1]
-        top_logits, top_index = logits.topk(min(self.top_k, vocab), dim=-1)
-        if top_logits.shape[-1] < vocab:  # the k-th logit's ties outside the k become candidates too
-            count = (logits >= top_logits[..., -1:]).sum(dim=-1, keepdim=True)
-            if bool((count > top_logits.shape[-1]).any()):
-                top_logits, top_index = logits.topk(int(count.max()), dim=-1)
-                positions = torch.arange(top_logits.shape[-1], device=logits.device)
-                top_logits = top_logits.masked_fill(positions >= count, float("-inf"))  # below a shorter row's k-th
+        top_logits, top_index = self.candidates(logits)
         lse = softmax_stats(top_logits).lse
         logp = top_logits.to(lse.dtype) - lse.unsqueeze(-1)
         partial = torch.where(logp > float("-inf"), -logp.exp() * logp, 0.0).cumsum(dim=-1)
         drop = partial.gather(-1, run_starts(top_logits)) > self.top_h * partial[..., -1:]
         drop &= top_logits < top_logits[..., :1]
         return torch.full_like(logits, float("-inf")).scatter(-1, top_index, top_logits.masked_fill(drop, float("-inf")))
+
+    def candidates(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``top_k`` largest logits of each row and their indices, plus every logit tied with a
+        row's finite k-th (rows with fewer are padded with −inf). One more than k are ranked, so
+        only a batch with such a tie pays for counting the ties over the vocabulary."""
+        vocab = logits.shape[-1]
+        k = min(self.top_k, vocab)
+        top_logits, top_index = logits.topk(min(k + 1, vocab), dim=-1)
+        if k == vocab:
+            return top_logits, top_index
+        kth = top_logits[..., k - 1 : k]
+        if not bool(((top_logits[..., k:] == kth) & (kth > float("-inf"))).any()):
+            return top_logits[..., :k], top_index[..., :k]
+        count = torch.where(kth > float("-inf"), (logits >= kth).sum(dim=-1, keepdim=True), k)
+        top_logits, top_index = logits.topk(int(count.max()), dim=-1)
+        positions = torch.arange(top_logits.shape[-1], device=logits.device)
+        return top_logits.masked_fill(positions >= count, float("-inf")), top_index  # below a shorter row's k-th

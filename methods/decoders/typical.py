@@ -7,6 +7,7 @@ import dataclasses
 import torch
 
 from entropy_bench.methods.decoders.base import Decoder, by_candidates, take_rows
+from entropy_bench.methods.decoders.mass_cutoff import mass_cutoff, ordered_bits
 from entropy_bench.methods.registry import DECODERS, require
 
 
@@ -27,7 +28,9 @@ class Typical(Decoder):
 
     Only the k most typical tokens are ranked (:func:`by_candidates`); a row is settled once
     their mass reaches ``typical_p``, since every unranked token is at least as far from H; k
-    tokens hold at most k · max p. H is summed from the log-softmax the distances need anyway,
+    tokens hold at most k · max p. The other rows are never sorted: the cut-off distance, the
+    smallest d* with Σ_{d_v ≤ d*} p_v ≥ ``typical_p`` (the largest distance if none), is found by
+    radix selection (:func:`mass_cutoff`). H is summed from the log-softmax the distances need anyway,
     as transformers does.
 
     The statistics (log p, H, the distances and the masses) are computed in float32 for bf16 and
@@ -48,11 +51,14 @@ class Typical(Decoder):
 
         def warp_top(rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             d = take_rows(distance, rows)
+            if k == logits.shape[-1]:  # no ranking: the cut-off distance by radix selection
+                far = ordered_bits(d) > mass_cutoff(d, take_rows(logp, rows).exp(), self.typical_p, strict=False)
+                warped = take_rows(logits, rows).masked_fill(far, float("-inf"))
+                return warped, torch.ones_like(far[..., 0]), torch.zeros_like(d[..., 0])
             nearest, order = d.topk(k, dim=-1, largest=False)
             mass = take_rows(logp, rows).gather(-1, order).exp().cumsum(dim=-1)
             cut = (mass < self.typical_p).sum(dim=-1, keepdim=True).clamp(max=k - 1)
             warped = torch.where(d > nearest.gather(-1, cut), float("-inf"), take_rows(logits, rows))
-            resolved = (mass[..., -1] >= self.typical_p) | (k == logits.shape[-1])
-            return warped, resolved, torch.full_like(mass[..., 0], k + 1)
+            return warped, mass[..., -1] >= self.typical_p, torch.full_like(mass[..., 0], k + 1)
 
         return by_candidates(logits, warp_top, needed=self.typical_p / logp.amax(dim=-1).exp())

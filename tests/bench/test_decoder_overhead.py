@@ -15,6 +15,8 @@ def test_overhead_rows_files_and_run(tiny_model_dir, tmp_path, monkeypatch):
     lm = load_model(str(tiny_model_dir))
     table = run_decoder_overhead(context=16, repeats=2, warmup=1, tracking_uri=uri, out_dir=tmp_path / "out", lm=lm)
 
+    assert list(table["rows"].unique()) == ["real", "flat", "zipf", "bell"]
+    assert (table.groupby("rows").size() == len(table) // 4).all()  # every decoder on every family
     names = {d.split("(")[0] for d in table["decoder"]}
     assert "ead" not in names  # two-model decoders are left out
     assert {"greedy", "top_p", "min_p", "mirostat_v2", "entropy_band"} <= names <= set(DECODERS.names())
@@ -29,4 +31,5 @@ def test_overhead_rows_files_and_run(tiny_model_dir, tmp_path, monkeypatch):
     client = MlflowClient(uri)
     [run] = client.search_runs([client.get_experiment_by_name("decoder-overhead").experiment_id])
     assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"overhead.csv", "overhead.md"}
-    assert run.data.metrics["forward/median_ms"] > 0
+    assert run.data.metrics["forward/median_ms"] > 0 and run.data.metrics["check/median_ms"] > 0
+    assert "## Zipf" in (tmp_path / "out" / "overhead.md").read_text()
