@@ -25,11 +25,18 @@ Values must survive ``torch.save`` / ``torch.load(weights_only=True)``: lists, d
 numbers, strings, tensors, or records with ``to_dict`` (stored as their dict).
 
 Calculators live one per module in ``bench/calculators/``; adding a file adds a statistic.
+
+**Parameterised statistics.** A requirement is a name (an input, or a calculator built with its
+defaults, when it has no parameters) or a calculator instance with parameters, e.g. ``Similarity(kind="jaccard")``: the
+statistic is then known by the calculator's id (``similarity(kind=jaccard)``), and two measures
+that require equal instances share one computation. A scorer reads ``stats[requirement]``
+(:func:`select`), with the same object it put in its ``requires``.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterable, Mapping
+from collections import Counter
+from typing import Any, ClassVar, Iterable, Mapping, Union
 
 from entropy_bench.cache import Cache, content_key
 from entropy_bench.methods.registry import Method, Registry, UnknownMethodError
@@ -47,38 +54,57 @@ class StatCalculator(Method):
     requires: ClassVar[frozenset[str]] = frozenset()
     version: ClassVar[str] = "1"
 
-    def compute(self, inputs: Mapping[str, Any]) -> Any:
+    def compute(self, inputs: Mapping[Any, Any]) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement compute")
 
 
-def plan(required: Iterable[str], inputs: Iterable[str], registry: Registry = STATISTICS) -> list[StatCalculator]:
+Requirement = Union[str, "StatCalculator"]
+
+
+def stat_key(requirement: Requirement) -> str:
+    """The name a statistic is known by: an input's name, else its calculator's id (the name
+    alone for a calculator with its defaults)."""
+    return requirement if isinstance(requirement, str) else requirement.id
+
+
+def select(values: Mapping[str, Any], requires: Iterable[Requirement]) -> dict[Requirement, Any]:
+    """``{requirement: value}`` for a scorer's or calculator's ``requires``, from :func:`compute`'s values."""
+    return {r: values[stat_key(r)] for r in requires}
+
+
+def plan(required: Iterable[Requirement], inputs: Iterable[str], registry: Registry = STATISTICS) -> list[StatCalculator]:
     """The calculators that provide ``required`` from ``inputs``, each after what it reads."""
     inputs = frozenset(inputs)
     order: list[StatCalculator] = []
     placed: set[str] = set(inputs)
 
-    def visit(name: str, path: tuple[str, ...]) -> None:
-        if name in placed:
+    def visit(requirement: Requirement, path: tuple[str, ...]) -> None:
+        key = stat_key(requirement)
+        if key in placed:
             return
-        if name in path:
-            raise StatGraphError(f"statistics depend on each other in a cycle: {' -> '.join(path + (name,))}")
-        if name not in registry:
-            raise UnknownMethodError("statistic", name, sorted(inputs | set(registry.names())))
-        calculator = registry.build(name)
-        for dependency in sorted(calculator.requires):
-            visit(dependency, path + (name,))
-        placed.add(name)
+        if key in path:
+            raise StatGraphError(f"statistics depend on each other in a cycle: {' -> '.join(path + (key,))}")
+        if isinstance(requirement, str) and requirement not in registry:
+            raise UnknownMethodError("statistic", requirement, sorted(inputs | set(registry.names())))
+        calculator = registry.build(requirement) if isinstance(requirement, str) else requirement
+        if stat_key(calculator) != key:  # a name stands for a calculator without parameters only
+            raise TypeError(f"statistic {key!r} has parameters: require an instance, e.g. {calculator!r}")
+        for dependency in sorted(calculator.requires, key=stat_key):
+            visit(dependency, path + (key,))
+        placed.add(key)
         order.append(calculator)
 
-    for name in sorted(set(required)):
-        visit(name, ())
+    for requirement in sorted(set(required), key=stat_key):
+        visit(requirement, ())
     return order
 
 
 def compute(
-    calculators: list[StatCalculator], inputs: Mapping[str, Any], input_keys: Mapping[str, str], cache: Cache
+    calculators: list[StatCalculator], inputs: Mapping[str, Any], input_keys: Mapping[str, str], cache: Cache,
+    counts: Counter | None = None,
 ) -> dict[str, Any]:
-    """``inputs`` plus every calculator's statistic (from the cache where it is there already).
+    """``inputs`` plus every calculator's statistic (from the cache where it is there already);
+    ``counts`` (if given) gains how many were ``cached`` and how many ``computed``.
 
     ``input_keys`` identifies each input's content (the generation track: the generations'
     cache keys; the examples' task, split and ids); a statistic's key chains the keys of what
@@ -87,15 +113,19 @@ def compute(
     values = dict(inputs)
     keys = {name: content_key(input=name, content=input_keys[name]) for name in inputs}
     for calculator in calculators:
-        keys[calculator.name] = content_key(
+        key = stat_key(calculator)
+        keys[key] = content_key(
             statistic=calculator.id,
             version=calculator.version,
-            inputs={name: keys[name] for name in sorted(calculator.requires)},
+            inputs={stat_key(r): keys[stat_key(r)] for r in sorted(calculator.requires, key=stat_key)},
         )
         kind = f"stat/{calculator.name}"
-        value = cache.get(kind, keys[calculator.name])
-        if value is None:
-            value = calculator.compute({name: values[name] for name in calculator.requires})
-            cache.put(kind, keys[calculator.name], value)
-        values[calculator.name] = value
+        value = cache.get(kind, keys[key])
+        found = value is not None
+        if not found:
+            value = calculator.compute(select(values, calculator.requires))
+            cache.put(kind, keys[key], value)
+        if counts is not None:
+            counts["cached" if found else "computed"] += 1
+        values[key] = value
     return values
