@@ -86,6 +86,14 @@ class _Incremental:
         self.past, self.seen = out.past_key_values, ids.shape[1]
         return out.logits[:, -1, :].float()
 
+    def prefill_shared(self, ids: torch.Tensor, attention: torch.Tensor, n: int) -> torch.Tensor:
+        """:meth:`last_logits` for a batch whose rows come in runs of n copies of one prompt: the
+        model runs on one row of each run, and the KV cache and logits are repeated n times."""
+        logits = self.last_logits(ids[::n], attention[::n])
+        if n > 1:
+            self.past.batch_repeat_interleave(n)
+        return logits.repeat_interleave(n, dim=0)
+
 
 def generate(
     lm: LanguageModel,
@@ -97,9 +105,14 @@ def generate(
     stop: Sequence[str] = (),
     top_k: int = 5,
     large_lm: LanguageModel | None = None,
+    n_per_prompt: int = 1,
 ) -> list[Generation]:
-    """Generate one continuation per prompt (one batch); ``seeds[i]`` drives row i's sampling.
-    ``large_lm`` is the model of a decoder that declares ``large_model`` (module docstring)."""
+    """Generate ``n_per_prompt`` continuations per prompt (one batch of len(prompts) · n rows,
+    prompt-major: rows i·n … i·n + n − 1 continue prompt i, from one shared prefill);
+    ``seeds[r]`` drives row r's sampling. ``large_lm`` is the model of a decoder that declares
+    ``large_model`` (module docstring)."""
+    if len(seeds) != len(prompts) * n_per_prompt:
+        raise ValueError(f"generate: {len(seeds)} seeds for {len(prompts)} prompts × {n_per_prompt} continuations")
     if (decoder.large_model is None) != (large_lm is None):
         raise ValueError(
             f"decoder {decoder.id} declares large_model={decoder.large_model!r} but generate() "
@@ -110,8 +123,8 @@ def generate(
     tok = lm.tokenizer
     device = lm.device
     batch = tok(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
-    ids = batch["input_ids"].to(device)
-    attention = batch["attention_mask"].to(device)
+    ids = batch["input_ids"].to(device).repeat_interleave(n_per_prompt, dim=0)
+    attention = batch["attention_mask"].to(device).repeat_interleave(n_per_prompt, dim=0)
     B = ids.shape[0]
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
     eos = torch.tensor(sorted(lm.eos_token_ids), device=device)
@@ -127,7 +140,7 @@ def generate(
     finish = ["length"] * B
     steps: list[dict[str, torch.Tensor]] = []
     for t in range(max_new_tokens):
-        logits = small.last_logits(ids, attention)
+        logits = small.prefill_shared(ids, attention, n_per_prompt) if t == 0 else small.last_logits(ids, attention)
         check_logits(logits, f"model {lm.name} at step {t}")
         context["small_model"] = torch.where(done, context["small_model"], prompt_tokens + t)
         routed: dict[str, torch.Tensor] = {}

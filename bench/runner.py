@@ -193,8 +193,9 @@ def _log(tracker: Tracker, job: Job, result: CellResult) -> None:
                        tags=result.tags, artifacts=artifacts, scorers=job.cell.scorer_ids)
         return
     logged = job.finished_run.data.metrics
-    tracker.add_scores(job.run_id, metrics={k: v for k, v in result.metrics.items() if k not in logged},
-                       artifacts=artifacts, scorers=job.cell.scorer_ids)
+    new = {k: v for k, v in result.metrics.items() if k not in logged}
+    rescore_cost = {f"rescore/{k}": v for k, v in result.metrics.items() if k.startswith("cost/")}  # this rescore's
+    tracker.add_scores(job.run_id, metrics=new | rescore_cost, artifacts=artifacts, scorers=job.cell.scorer_ids)
 
 
 def _figures(plan, tracker: Tracker, parent: str) -> dict[str, Any]:

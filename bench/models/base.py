@@ -27,7 +27,7 @@ class GenerationBackend(Protocol):
 
     def generate(
         self, prompts: Sequence[str], decoder: Decoder, *, seeds: Sequence[int], max_new_tokens: int,
-        stop: Sequence[str] = (), large: "GenerationBackend | None" = None,
+        stop: Sequence[str] = (), large: "GenerationBackend | None" = None, n_per_prompt: int = 1,
     ) -> list[Generation]: ...
 
     def describe(self) -> dict[str, str]:

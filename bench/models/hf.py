@@ -72,12 +72,14 @@ class LanguageModel:
 
     def generate(
         self, prompts: Sequence[str], decoder: Decoder, *, seeds: Sequence[int], max_new_tokens: int,
-        stop: Sequence[str] = (), large: "LanguageModel | None" = None,
+        stop: Sequence[str] = (), large: "LanguageModel | None" = None, n_per_prompt: int = 1,
     ) -> list[Generation]:
-        """One continuation per prompt, decoded by the suite's own loop (``entropy_bench.generation``)."""
+        """``n_per_prompt`` continuations per prompt (prompt-major, one shared prefill each),
+        decoded by the suite's own loop (``entropy_bench.generation``)."""
         from entropy_bench.generation import generate
 
-        return generate(self, prompts, decoder, seeds=seeds, max_new_tokens=max_new_tokens, stop=stop, large_lm=large)
+        return generate(self, prompts, decoder, seeds=seeds, max_new_tokens=max_new_tokens, stop=stop,
+                        large_lm=large, n_per_prompt=n_per_prompt)
 
     def describe(self) -> dict[str, str]:
         """Tags for tracking: name, source, fingerprint, parameter count, dtype."""

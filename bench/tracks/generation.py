@@ -16,6 +16,8 @@ Spec section (``track: generation``, the default)::
       - {name: temperature, temperature: 0.7}
       - [{name: temperature, temperature: 0.7}, {name: top_p, top_p: 0.9}]   # a chain
     uncertainty: [max_sequence_prob, mean_token_entropy]
+    n_samples: 0               # further draws per example for the sampling-based measures
+    sample_decoder: null       # the decoder that draws them (default: the cell's own)
 
 Task entries take the task's own parameters plus the run settings ``split``, ``limit``,
 ``max_new_tokens`` and ``optional`` (skip the task, with a warning, when its data cannot be
@@ -32,6 +34,14 @@ A cell is (model, task with its run settings, decoder, seed). For each cell:
 4. metrics get 95 % bootstrap CIs over examples; the per-example rows become the run's
    ``per_example.csv``.
 
+With ``n_samples: n ≥ 1`` each example also gets n samples (``generation_data.py``), which
+the sampling-based measures read as the statistic ``samples``; a measure that needs samples in
+a sweep without them is an error naming ``n_samples``. The statistics graph's inputs are
+``generations``, ``examples``, ``task`` (the task object: its answer extraction), ``encoders``
+(the embedding and NLI model pool) and, with samples, ``samples``. Each cell logs what it
+cost: model forward calls, generations and statistics found in the cache or computed, texts
+embedded and NLI pairs classified (``cost/*``).
+
 A decoder that declares a ``large_model`` (two-model decoding) gets that model through its
 backend's ``generate``, loaded by the same model pool; its fingerprint joins the generation
 keys, and the cell logs the large model's share of tokens and the estimated FLOPs
@@ -41,8 +51,7 @@ keys, and the cell logs the large model's share of tokens and the estimated FLOP
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import time
+from collections import Counter
 from typing import Any, Literal
 
 import numpy as np
@@ -56,15 +65,18 @@ from entropy_bench.methods.registry import UNCERTAINTY, InvalidParameterError, U
 from entropy_bench.methods.uncertainty.base import UncertaintyMeasure
 from entropy_bench.metrics import keys
 from entropy_bench.metrics.bootstrap import bootstrap_ci
-from entropy_bench.metrics.uq import auroc
-from entropy_bench.stats import StatCalculator, compute, plan
+from entropy_bench.metrics.uq import UQ_METRICS, auroc
+from entropy_bench.stats import StatCalculator, compute, plan, select
 from entropy_bench.tasks.base import TASKS, TextTask
 from entropy_bench.tracks.base import Cell, CellResult, Context, Track
+from entropy_bench.tracks.generation_data import CellData, SampleData, cell_generations, cell_samples
 from entropy_bench.tracks.spec import DecoderSpec, MethodSpec, SpecError, SweepName, positive_int, split_spec, unique
 
 N_BOOTSTRAP = 1000
+GREEDY = build_decoder("greedy")
 RUN_SETTINGS = ("split", "limit", "max_new_tokens", "optional")
-INPUTS = ("generations", "examples")  # statistics the track itself provides to the graph
+INPUTS = ("generations", "examples", "task", "encoders", "greedy")  # statistics the track itself provides
+SAMPLE_INPUTS = INPUTS + ("samples",)  # with n_samples ≥ 1
 
 
 class GenerationSpec(BaseModel):
@@ -81,6 +93,8 @@ class GenerationSpec(BaseModel):
     limit: int | None = Field(default=None, ge=1)
     max_new_tokens: int = Field(default=64, ge=1)
     batch_size: int = Field(default=8, ge=1)
+    n_samples: int = Field(default=0, ge=0)
+    sample_decoder: DecoderSpec | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +120,9 @@ class GenerationCell(Cell):
     measures: tuple[UncertaintyMeasure, ...]
     batch_size: int
     calculators: tuple[StatCalculator, ...] = ()
+    n_samples: int = 0
+    sample_decoder: Decoder | None = None  # None: the cell's decoder
+    greedy: bool = False  # whether a measure reads the greedy answers (input "greedy")
 
     @property
     def params(self) -> dict[str, str]:
@@ -120,6 +137,8 @@ class GenerationCell(Cell):
             "max_new_tokens": str(tr.max_new_tokens),
             "decoder": self.decoder.id,
             "seed": str(self.seed),
+            **({"n_samples": str(self.n_samples), "sample_decoder": (self.sample_decoder or self.decoder).id}
+               if self.n_samples else {}),
         }
 
     @property
@@ -129,33 +148,6 @@ class GenerationCell(Cell):
     @property
     def scorers(self) -> tuple[UncertaintyMeasure, ...]:
         return self.measures
-
-
-def row_seed(cell_seed: int, example_id: str, sample: int = 0) -> int:
-    """The sampling seed of one (example, sample): independent of batching and order."""
-    digest = hashlib.sha256(f"{cell_seed}/{example_id}/{sample}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
-
-
-def generation_key(
-    model_fingerprint: str, prompt: str, cell: GenerationCell, example_id: str, sample: int = 0,
-    large_fingerprint: str | None = None, legacy: bool = False,
-) -> str:
-    """The cache key of one generation. It holds the batch size: a row's tokens do not depend on
-    it, but its float statistics do, by up to ~1e-6 (padded batches run other matmul shapes), so
-    runs at two batch sizes keep two entries. ``legacy``: the key of entropy-bench 0.1, without it."""
-    large = {} if large_fingerprint is None else {"large_model": large_fingerprint}
-    batch = {} if legacy else {"batch_size": cell.batch_size}
-    return content_key(
-        **large,
-        **batch,
-        model=model_fingerprint,
-        prompt=prompt,
-        decoder=cell.decoder.id,
-        seed=row_seed(cell.seed, example_id, sample),
-        max_new_tokens=cell.task_run.max_new_tokens,
-        stop=list(cell.task_run.task.stop),
-    )
 
 
 def _task_run(spec: MethodSpec, sweep: GenerationSpec) -> TaskRun:
@@ -179,13 +171,26 @@ def _task_run(spec: MethodSpec, sweep: GenerationSpec) -> TaskRun:
     return TaskRun(task, split, limit, max_new, optional)
 
 
-def _decoders(spec: GenerationSpec) -> list[Decoder]:
-    for entry in spec.decoders:
+def _check_inputs(measure: UncertaintyMeasure, inputs: tuple[str, ...]) -> None:
+    """A measure whose statistics cannot be computed from ``inputs`` is a :class:`SpecError`
+    naming it: a sampling-based one without ``n_samples``, or an unknown statistic."""
+    try:
+        needed = plan(measure.requires, SAMPLE_INPUTS)
+    except UnknownMethodError as err:
+        raise SpecError(f"uncertainty measure {measure.id!r} requires {err}") from None
+    reads = set().union(*(c.requires for c in needed), measure.requires)
+    if "samples" in reads and "samples" not in inputs:
+        raise SpecError(f"sweep spec: invalid 'n_samples': uncertainty measure {measure.id!r} needs samples; "
+                        "set n_samples to 1 or more")
+
+
+def _decoders(entries: list[DecoderSpec], field: str = "decoders") -> list[Decoder]:
+    for entry in entries:
         if isinstance(entry, list) and not entry:
-            raise SpecError("sweep spec: invalid 'decoders': an empty chain []")
+            raise SpecError(f"sweep spec: invalid '{field}': an empty chain []")
         for part in entry if isinstance(entry, list) else [entry]:
-            split_spec(part, "decoders")  # a SpecError for an entry without 'name'
-    return [build_decoder(d) for d in spec.decoders]
+            split_spec(part, field)  # a SpecError for an entry without 'name'
+    return [build_decoder(d) for d in entries]
 
 
 class GenerationTrack(Track):
@@ -194,14 +199,15 @@ class GenerationTrack(Track):
     row_keys = ("model", "task", "decoder")
 
     def resources(self) -> dict[str, Any]:
+        from entropy_bench.models.encoders import Encoders
         from entropy_bench.models.pool import Models
 
-        return {"models": Models()}
+        return {"models": Models(), "encoders": Encoders()}
 
     def expand(self, spec: GenerationSpec) -> list[GenerationCell]:
         """All cells, every method built and the measures' statistics planned."""
         task_runs = [_task_run(t, spec) for t in spec.tasks]
-        decoders = _decoders(spec)
+        decoders = _decoders(spec.decoders)
         measures = tuple(UNCERTAINTY.build(n, **p) for n, p in (split_spec(u, "uncertainty") for u in spec.uncertainty))
         unique({
             "model": spec.models,
@@ -210,14 +216,17 @@ class GenerationTrack(Track):
             "decoder": [d.id for d in decoders],
             "uncertainty measure": [m.id for m in measures],
         })
+        inputs = SAMPLE_INPUTS if spec.n_samples else INPUTS
         for measure in measures:  # an unknown statistic names the measure that wants it
-            try:
-                plan(measure.requires, INPUTS)
-            except UnknownMethodError as err:
-                raise SpecError(f"uncertainty measure {measure.id!r} requires {err}") from None
-        calculators = tuple(plan(set().union(*(m.requires for m in measures)), INPUTS))
+            _check_inputs(measure, inputs)
+        calculators = tuple(plan(set().union(*(m.requires for m in measures)), inputs))
+        greedy = "greedy" in set().union(*(c.requires for c in calculators), *(m.requires for m in measures))
+        sample_decoder = None if spec.sample_decoder is None else _decoders([spec.sample_decoder], "sample_decoder")[0]
+        if sample_decoder is not None and sample_decoder.large_model is not None:
+            raise SpecError("sweep spec: invalid 'sample_decoder': a two-model decoder cannot draw the samples")
         return [
-            GenerationCell(model, tr, decoder, seed, measures, spec.batch_size, calculators)
+            GenerationCell(model, tr, decoder, seed, measures, spec.batch_size, calculators, spec.n_samples,
+                           sample_decoder, greedy)
             for model in spec.models
             for tr in task_runs
             for decoder in decoders
@@ -274,9 +283,14 @@ class GenerationTrack(Track):
         models = context.resources["models"]
         lm = models(cell.model)
         large_lm = None if cell.decoder.large_model is None else models(cell.decoder.large_model)
+        calls_before = lm.forward_calls + (0 if large_lm is None else large_lm.forward_calls)
         data = cell_generations(cell, examples, prompts, context.cache, lm, large_lm)
-        result = score_cell(cell, examples, data, context)
-        result.produced = data.generated
+        samples = cell_samples(cell, examples, prompts, context.cache, lm, large_lm) if cell.n_samples else None
+        greedy = cell_generations(cell, examples, prompts, context.cache, lm, decoder=GREEDY) if cell.greedy else None
+        result = score_cell(cell, examples, data, context, samples, greedy)
+        calls = lm.forward_calls + (0 if large_lm is None else large_lm.forward_calls) - calls_before
+        result.metrics[keys.cost("model_calls")] = float(calls)
+        result.produced = data.generated + (samples.generated if samples else 0)
         result.tags = lm.describe()
         if large_lm is not None:
             result.tags |= {f"large_{k}": v for k, v in large_lm.describe().items()}
@@ -302,59 +316,19 @@ def _examples(task_run: TaskRun, context: Context) -> tuple[list[dict], list[str
     return loaded[task_run]
 
 
-@dataclasses.dataclass
-class CellData:
-    """A cell's generations, their cache keys, how many were generated now and the seconds they took."""
-
-    generations: list[Generation]
-    keys: list[str]
-    generated: int
-    seconds: float
-
-
-def cell_generations(
-    cell: GenerationCell, examples: list[dict], prompts: list[str], cache, lm, large_lm=None,
-) -> CellData:
-    """Every example's generation for ``cell``, from the cache where it is there already."""
-    large_fp = None if large_lm is None else large_lm.fingerprint
-    ids = [e["id"] for e in examples]
-    keys_ = [generation_key(lm.fingerprint, p, cell, i, large_fingerprint=large_fp) for i, p in zip(ids, prompts)]
-    found = [cache.get("generation", k) for k in keys_]
-    for i in [i for i, g in enumerate(found) if g is None]:  # written by 0.1: adopted once, as it is
-        found[i] = cache.get("generation", generation_key(lm.fingerprint, prompts[i], cell, ids[i],
-                                                          large_fingerprint=large_fp, legacy=True))
-        if found[i] is not None:
-            cache.put("generation", keys_[i], found[i])
-    missing = [i for i, g in enumerate(found) if g is None]
-    for start in range(0, len(missing), cell.batch_size):
-        idx = missing[start : start + cell.batch_size]
-        t0 = time.perf_counter()
-        gens = lm.generate(
-            [prompts[i] for i in idx],
-            cell.decoder,
-            seeds=[row_seed(cell.seed, ids[i]) for i in idx],
-            max_new_tokens=cell.task_run.max_new_tokens,
-            stop=cell.task_run.task.stop,
-            large=large_lm,
-        )
-        dt = time.perf_counter() - t0
-        for i, g in zip(idx, gens):
-            record = {**g.to_dict(), "seconds": dt / len(idx)}
-            cache.put("generation", keys_[i], record)
-            found[i] = record
-    gens = [Generation.from_dict({k: v for k, v in r.items() if k != "seconds"}) for r in found]
-    return CellData(gens, keys_, len(missing), sum(r.get("seconds", 0.0) for r in found))
-
-
-def score_cell(cell: GenerationCell, examples: list[dict], data: CellData, context: Context) -> CellResult:
+def score_cell(cell: GenerationCell, examples: list[dict], data: CellData, context: Context,
+               samples: SampleData | None = None, greedy: CellData | None = None) -> CellResult:
     """Task scores, every measure's scores (through the statistics graph), metrics and rows."""
     task, split, gens = cell.task_run.task, cell.task_run.split, data.generations
     scores = [task.score(e, g.text) for e, g in zip(examples, gens)]
     correct = np.array([s[task.primary_metric] for s in scores], dtype=float)
-    input_keys = {"generations": content_key(generations=data.keys),
-                  "examples": content_key(task=task.id, version=task.version, split=split, ids=[e["id"] for e in examples])}
-    stats = compute(list(cell.calculators), {"generations": gens, "examples": examples}, input_keys, context.cache)
-    uq = {m.id: np.asarray(m({r: stats[r] for r in m.requires}), dtype=float) for m in cell.measures}
+    counts: Counter = Counter()
+    encoders = context.resources.get("encoders")
+    before = Counter(encoders.calls) if encoders is not None else Counter()
+    inputs, input_keys = _graph_inputs(cell, examples, data, context, samples, greedy)
+    stats = compute(list(cell.calculators), inputs, input_keys, context.cache, counts)
+    counts.update((encoders.calls if encoders is not None else Counter()) - before)
+    uq = {m.id: np.asarray(m(select(stats, m.requires)), dtype=float) for m in cell.measures}
 
     metrics: dict[str, float] = {}
     for name in scores[0]:
@@ -364,8 +338,11 @@ def score_cell(cell: GenerationCell, examples: list[dict], data: CellData, conte
     for measure_id, values in uq.items():
         metrics |= keys.with_ci(keys.uq(split, measure_id, "auroc"), auroc(values, correct),
                                 bootstrap_ci(auroc, values, correct, n_resamples=N_BOOTSTRAP))
-        metrics[keys.uq(split, measure_id, "mean")] = float(values.mean())
+        metrics |= {keys.uq(split, measure_id, name): metric(values, correct)
+                    for name, metric in UQ_METRICS.items() if name != "auroc"}  # CIs: the tables' bootstrap
+        metrics[keys.uq(split, measure_id, "mean")] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
     metrics |= generation_metrics(split, gens, data.seconds)
+    metrics |= cost_metrics(data, samples, greedy, counts)
     metrics["n_examples"] = float(len(examples))
     per_example = [
         {
@@ -383,6 +360,39 @@ def score_cell(cell: GenerationCell, examples: list[dict], data: CellData, conte
         for i, (e, g, c) in enumerate(zip(examples, gens, correct))
     ]
     return CellResult(metrics, per_example)
+
+
+def _graph_inputs(cell: GenerationCell, examples: list[dict], data: CellData, context: Context,
+                  samples: SampleData | None, greedy: CellData | None) -> tuple[dict, dict]:
+    """The statistics graph's inputs for a cell and the keys of their content."""
+    task = cell.task_run.task
+    inputs = {"generations": data.generations, "examples": examples, "task": task,
+              "encoders": context.resources.get("encoders")}
+    keys_ = {"generations": content_key(generations=data.keys),
+             "examples": content_key(task=task.id, version=task.version, split=cell.task_run.split,
+                                     ids=[e["id"] for e in examples]),
+             "task": content_key(task=task.id, version=task.version),
+             "encoders": "encoders"}  # a pool: what it computes is keyed by the model names
+    if samples is not None:
+        inputs["samples"], keys_["samples"] = samples.samples, content_key(samples=samples.keys)
+    if greedy is not None:
+        inputs["greedy"], keys_["greedy"] = greedy.generations, content_key(generations=greedy.keys)
+    return inputs, keys_
+
+
+def cost_metrics(data: CellData, samples: SampleData | None, greedy: CellData | None, counts: Counter) -> dict[str, float]:
+    """What a cell cost: generations (answers, samples, greedy answers) and statistics found in
+    the cache or computed now, and the encoders' work for the statistics computed now."""
+    answers = [data] + ([greedy] if greedy is not None else [])
+    drawn = sum(len(d.generations) for d in answers) + (sum(len(s) for s in samples.samples) if samples else 0)
+    generated = sum(d.generated for d in answers) + (samples.generated if samples else 0)
+    metrics = {
+        keys.cost("generations_cached"): float(drawn - generated),
+        keys.cost("generations_computed"): float(generated),
+        keys.cost("statistics_cached"): float(counts["cached"]),
+        keys.cost("statistics_computed"): float(counts["computed"]),
+    }
+    return metrics | {keys.cost(name): float(counts[name]) for name in ("embedded_texts", "nli_pairs")}
 
 
 def generation_metrics(split: str, gens: list[Generation], seconds: float) -> dict[str, float]:

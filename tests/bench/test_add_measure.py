@@ -133,7 +133,8 @@ def test_the_same_child_runs_get_the_new_measures_metrics(added):
             assert new[key] == value, key
         for key in ("test/uq/max_sequence_prob/mean", "test/task/exact_match", "cost/generation_seconds"):
             assert len(client.get_metric_history(run_id, key)) == 1
-        assert set(new) - set(old) == {k for k in new if k.startswith("test/uq/perplexity/")}
+        assert set(new) - set(old) == {k for k in new if k.startswith(("test/uq/perplexity/", "rescore/cost/"))}
+        assert new["rescore/cost/model_calls"] == 0 and new["rescore/cost/generations_computed"] == 0
         # The per-example rows gained the column and kept everything else.
         before_rows = added["csv_before"][run_id]
         assert list(rows.columns) == [*before_rows.columns[:4], "uq:perplexity", *before_rows.columns[4:]]

@@ -8,7 +8,7 @@ from entropy_bench.cache import Cache
 from entropy_bench.models.pool import Models
 from entropy_bench.runner import run_sweep
 from entropy_bench.tables import load_examples
-from entropy_bench.tracks.generation import generation_key
+from entropy_bench.tracks.generation_data import generation_key
 
 from sweep_fixtures import CountingLoader, tiny_sweep
 

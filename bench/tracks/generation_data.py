@@ -1,0 +1,141 @@
+"""The generation track's data: each example's answer and samples, from the cache or the model.
+
+An **answer** is the cell decoder's generation for an example (sample index 0, the row seed of
+:func:`row_seed`). **Samples** are ``n_samples`` further draws for the sampling-based measures,
+sample indices 1 … n with their own row seeds, from ``sample_decoder`` (the cell's decoder by
+default). Every generation is cached under :func:`generation_key`, and only the missing ones are
+generated — in batches, each written to the cache as soon as it is done, so a killed sweep loses
+at most one batch; the samples of one prompt share one prefill (the backend's ``n_per_prompt``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from typing import TYPE_CHECKING
+
+from entropy_bench.cache import content_key
+from entropy_bench.methods.decoders.base import Decoder
+from entropy_bench.methods.records import Generation
+
+if TYPE_CHECKING:
+    from entropy_bench.tracks.generation import GenerationCell
+
+
+def row_seed(cell_seed: int, example_id: str, sample: int = 0) -> int:
+    """The sampling seed of one (example, sample): independent of batching and order."""
+    digest = hashlib.sha256(f"{cell_seed}/{example_id}/{sample}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def generation_key(
+    model_fingerprint: str, prompt: str, cell: "GenerationCell", example_id: str, sample: int = 0,
+    large_fingerprint: str | None = None, legacy: bool = False, decoder: Decoder | None = None,
+) -> str:
+    """The cache key of one generation. It holds the batch size: a row's tokens do not depend on
+    it, but its float statistics do, by up to ~1e-6 (padded batches run other matmul shapes), so
+    runs at two batch sizes keep two entries. ``legacy``: the key of entropy-bench 0.1, without it.
+    ``decoder``: the decoder that draws it, if not the cell's (samples from a ``sample_decoder``)."""
+    large = {} if large_fingerprint is None else {"large_model": large_fingerprint}
+    batch = {} if legacy else {"batch_size": cell.batch_size}
+    return content_key(
+        **large,
+        **batch,
+        model=model_fingerprint,
+        prompt=prompt,
+        decoder=(decoder or cell.decoder).id,
+        seed=row_seed(cell.seed, example_id, sample),
+        max_new_tokens=cell.task_run.max_new_tokens,
+        stop=list(cell.task_run.task.stop),
+    )
+
+
+@dataclasses.dataclass
+class CellData:
+    """A cell's generations, their cache keys, how many were generated now and the seconds they took."""
+
+    generations: list[Generation]
+    keys: list[str]
+    generated: int
+    seconds: float
+
+
+def cell_generations(
+    cell: "GenerationCell", examples: list[dict], prompts: list[str], cache, lm, large_lm=None,
+    decoder: Decoder | None = None,
+) -> CellData:
+    """Every example's generation for ``cell`` (by ``decoder`` instead of the cell's, if given:
+    the greedy answers G-NLL reads), from the cache where it is there already."""
+    decoder = decoder or cell.decoder
+    large_fp = None if large_lm is None else large_lm.fingerprint
+    ids = [e["id"] for e in examples]
+    keys_ = [generation_key(lm.fingerprint, p, cell, i, large_fingerprint=large_fp, decoder=decoder)
+             for i, p in zip(ids, prompts)]
+    found = [cache.get("generation", k) for k in keys_]
+    for i in [i for i, g in enumerate(found) if g is None]:  # written by 0.1: adopted once, as it is
+        found[i] = cache.get("generation", generation_key(lm.fingerprint, prompts[i], cell, ids[i],
+                                                          large_fingerprint=large_fp, legacy=True, decoder=decoder))
+        if found[i] is not None:
+            cache.put("generation", keys_[i], found[i])
+    missing = [i for i, g in enumerate(found) if g is None]
+    for start in range(0, len(missing), cell.batch_size):
+        idx = missing[start : start + cell.batch_size]
+        t0 = time.perf_counter()
+        gens = lm.generate(
+            [prompts[i] for i in idx],
+            decoder,
+            seeds=[row_seed(cell.seed, ids[i]) for i in idx],
+            max_new_tokens=cell.task_run.max_new_tokens,
+            stop=cell.task_run.task.stop,
+            large=large_lm,
+        )
+        dt = time.perf_counter() - t0
+        for i, g in zip(idx, gens):
+            record = {**g.to_dict(), "seconds": dt / len(idx)}
+            cache.put("generation", keys_[i], record)
+            found[i] = record
+    gens = [Generation.from_dict({k: v for k, v in r.items() if k != "seconds"}) for r in found]
+    return CellData(gens, keys_, len(missing), sum(r.get("seconds", 0.0) for r in found))
+
+
+
+
+@dataclasses.dataclass
+class SampleData:
+    """A cell's samples per example, their cache keys, how many were generated now and their seconds."""
+
+    samples: list[list[Generation]]
+    keys: list[list[str]]
+    generated: int
+    seconds: float
+
+
+def cell_samples(cell: "GenerationCell", examples: list[dict], prompts: list[str], cache, lm, large_lm=None) -> SampleData:
+    """Every example's ``cell.n_samples`` samples (module docstring), from the cache where they are.
+
+    A prompt with any sample missing gets all n drawn again from one shared prefill (a row's
+    tokens do not depend on its batch, so the ones found are reproduced), and the missing ones
+    are stored. Batches hold ``batch_size // n`` prompts (at least one)."""
+    n, decoder = cell.n_samples, cell.sample_decoder or cell.decoder
+    large = large_lm if decoder is cell.decoder else None
+    ids = [e["id"] for e in examples]
+    keys = [[generation_key(lm.fingerprint, p, cell, i, sample=k, decoder=decoder) for k in range(1, n + 1)]
+            for i, p in zip(ids, prompts)]
+    found = [[cache.get("generation", k) for k in row] for row in keys]
+    missing = [i for i, row in enumerate(found) if any(r is None for r in row)]
+    per_batch = max(1, cell.batch_size // n)
+    for start in range(0, len(missing), per_batch):
+        idx = missing[start : start + per_batch]
+        t0 = time.perf_counter()
+        gens = lm.generate([prompts[i] for i in idx], decoder, seeds=[row_seed(cell.seed, ids[i], k) for i in idx for k in range(1, n + 1)],
+                           max_new_tokens=cell.task_run.max_new_tokens, stop=cell.task_run.task.stop, large=large,
+                           n_per_prompt=n)
+        seconds = (time.perf_counter() - t0) / len(gens)
+        for row, i in enumerate(idx):
+            for k in range(n):
+                if found[i][k] is None:
+                    found[i][k] = {**gens[row * n + k].to_dict(), "seconds": seconds}
+                    cache.put("generation", keys[i][k], found[i][k])
+    samples = [[Generation.from_dict({k: v for k, v in r.items() if k != "seconds"}) for r in row] for row in found]
+    return SampleData(samples, keys, n * len(missing), sum(r.get("seconds", 0.0) for row in found for r in row))
