@@ -1,0 +1,120 @@
+"""Inv-Entropy: entropy of the inverse model p(input | response) of a dual random walk."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+from scipy.special import entr
+
+from entropy_bench.methods.registry import UNCERTAINTY, require
+from entropy_bench.methods.uncertainty.base import UncertaintyMeasure
+from entropy_bench.methods.uncertainty.graph import score_examples
+from entropy_bench.methods.uncertainty.semantic_volume import unit_rows
+
+SIMILARITIES = ("shifted_cos", "abs_cos")
+
+
+def transition_matrix(embeddings: np.ndarray, similarity: str) -> np.ndarray:
+    """Row-normalised similarities ``P_ij = s_ij / Σ_k s_ik`` of m embeddings [m, d], with
+    ``s = (1 + cos)/2`` (``shifted_cos``, the paper's) or ``s = |cos|`` (``abs_cos``, the released
+    code's). A row without similarity (``abs_cos`` of a zero vector) is NaN."""
+    unit = unit_rows(embeddings)
+    cos = unit @ unit.T
+    s = np.abs(cos) if similarity == "abs_cos" else (1.0 + cos) / 2.0
+    total = s.sum(axis=1, keepdims=True)
+    return s / np.where(total > 0, total, np.nan)
+
+
+def inv_entropy_once(p_x: np.ndarray, p_y: np.ndarray) -> float:
+    """``−Σ_i p_i log p_i`` with ``p_i = (P_y P_x)[i, i] = Σ_k P_y[i, k] P_x[k, i]``: a step of the
+    response walk from y_i to y_k, across to its input x_k, a step of the input walk to x_i —
+    the inverse model's probability of the input that produced y_i. Not normalised (the p_i do
+    not sum to 1), natural log, ``0 log 0 = 0``."""
+    p = np.einsum("ik,ki->i", p_y, p_x)
+    return float(np.sum(entr(p)))
+
+
+def response_choices(n: int, r: int, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
+    """``min(n_bootstrap, rⁿ)`` distinct choices [·, n] of one response index per input: all rⁿ
+    when there are no more than ``n_bootstrap`` (no randomness then), else distinct draws of
+    ``rng.integers(r, size=n)`` in the order drawn."""
+    if r**n <= n_bootstrap:
+        return np.array(list(itertools.product(range(r), repeat=n)), dtype=int).reshape(-1, n)
+    drawn: dict[tuple[int, ...], None] = {}
+    while len(drawn) < n_bootstrap:
+        drawn.setdefault(tuple(int(i) for i in rng.integers(r, size=n)), None)
+    return np.array(list(drawn), dtype=int)
+
+
+def inv_entropy_score(input_embeddings: np.ndarray, response_embeddings: np.ndarray, n_bootstrap: int,
+                      rng: np.random.Generator, similarity: str = "shifted_cos") -> float:
+    """Inv-Entropy (Song et al. 2025, Algorithm 1) of n perturbed inputs [n, d] and r responses
+    to each [n, r, d].
+
+    ``P_x`` = :func:`transition_matrix` of the inputs. For each of the
+    :func:`response_choices` (one response per input), ``P_y`` = the transition matrix of the
+    chosen responses and the score :func:`inv_entropy_once`; the mean over the choices.
+    """
+    if input_embeddings.ndim != 2 or response_embeddings.ndim != 3 or len(input_embeddings) != len(response_embeddings):
+        raise ValueError(f"inv_entropy: inputs [n, d] and responses [n, r, d] expected, got "
+                         f"{input_embeddings.shape} and {response_embeddings.shape}")
+    n, r = response_embeddings.shape[:2]
+    p_x = transition_matrix(input_embeddings, similarity)
+    choices = response_choices(n, r, n_bootstrap, rng)
+    rows = np.arange(n)
+    return float(np.mean([inv_entropy_once(p_x, transition_matrix(response_embeddings[rows, c], similarity))
+                          for c in choices]))
+
+
+@UNCERTAINTY.register(
+    "inv_entropy",
+    paper="Song, Ji, Shi, Lai & Al Kontar (2025), Inv-Entropy: A Fully Probabilistic Framework for "
+          "Uncertainty Quantification in Language Models (NeurIPS 2025)",
+    url="https://arxiv.org/abs/2506.09684",
+)
+@dataclasses.dataclass(frozen=True)
+class InvEntropy(UncertaintyMeasure):
+    """Entropy of the inverse model p(input | response) over perturbed inputs.
+
+    :func:`inv_entropy_score`: the more the responses fail to tell their inputs apart, the higher.
+
+    Reads the statistic ``perturbations``, per example a dict with ``input_embeddings`` [n, d]
+    (the original input and its paraphrases; the released package: 1 + 9) and
+    ``response_embeddings`` [n, r, d] (r responses to each; the package: 5), float tensors or
+    arrays. No calculator provides it yet, so a sweep naming this measure is refused when it is
+    expanded.
+
+    Follows the released code (``evaluate.py``, ``process_csv``, lines 211-275, and the
+    ``inventropy`` package's ``compute_inv_entropy_with_sampling``): ``px = row_normalize(simX)``,
+    ``py = row_normalize(simY)``, ``−Σ diag(py @ px) log diag(py @ px)`` per choice of one answer
+    per question, distinct choices, averaged; ``n_bootstrap`` = 10 as the package. Departures:
+    the similarity defaults to the paper's ``(1 + cos)/2`` (the code's ``|cos|`` is
+    ``similarity=abs_cos``); the draws come from one ``numpy.random.Generator`` seeded with
+    ``seed`` per example (the code seeds numpy but draws with Python's ``random``, unseeded), so
+    a score depends on its example and the seed only; and with ``n_bootstrap ≥ rⁿ`` every choice
+    is used once (the code loops forever there).
+    """
+
+    similarity: str = "shifted_cos"
+    n_bootstrap: int = 10
+    seed: int = 0
+    requires: ClassVar[frozenset[str]] = frozenset({"perturbations"})
+
+    def __post_init__(self):
+        require(self.similarity in SIMILARITIES, self.name, "similarity",
+                f"must be one of {', '.join(SIMILARITIES)}, got {self.similarity!r}")
+        require(self.n_bootstrap >= 1, self.name, "n_bootstrap", f"must be at least 1, got {self.n_bootstrap}")
+
+    def score_example(self, perturbation: Mapping[str, Any]) -> float:
+        x = np.asarray(perturbation["input_embeddings"], dtype=float)
+        y = np.asarray(perturbation["response_embeddings"], dtype=float)
+        if not (np.isfinite(x).all() and np.isfinite(y).all()):
+            return float("nan")
+        return inv_entropy_score(x, y, self.n_bootstrap, np.random.default_rng(self.seed), self.similarity)
+
+    def __call__(self, stats: Mapping[Any, Any]) -> np.ndarray:
+        return score_examples(stats["perturbations"], self.score_example, self.id,
+                              "a non-finite embedding, or (abs_cos) a zero one")
