@@ -17,7 +17,8 @@ Spec section (``track: generation``, the default)::
       - [{name: temperature, temperature: 0.7}, {name: top_p, top_p: 0.9}]   # a chain
     uncertainty: [max_sequence_prob, mean_token_entropy]
     n_samples: 0               # further draws per example for the sampling-based measures
-    sample_decoder: null       # the decoder that draws them (default: the cell's own)
+    sample_decoder: null       # the decoder that draws them (default: the cell's own; for a
+                               # deterministic one such as greedy, temperature 1)
 
 Task entries take the task's own parameters plus the run settings ``split``, ``limit``,
 ``max_new_tokens`` and ``optional`` (skip the task, with a warning, when its data cannot be
@@ -74,6 +75,7 @@ from entropy_bench.tracks.spec import DecoderSpec, MethodSpec, SpecError, SweepN
 
 N_BOOTSTRAP = 1000
 GREEDY = build_decoder("greedy")
+DETERMINISTIC_SAMPLES = build_decoder({"name": "temperature", "temperature": 1.0})
 RUN_SETTINGS = ("split", "limit", "max_new_tokens", "optional")
 INPUTS = ("generations", "examples", "task", "encoders", "greedy")  # statistics the track itself provides
 SAMPLE_INPUTS = INPUTS + ("samples",)  # with n_samples ≥ 1
@@ -171,6 +173,15 @@ def _task_run(spec: MethodSpec, sweep: GenerationSpec) -> TaskRun:
     return TaskRun(task, split, limit, max_new, optional)
 
 
+def _sample_decoder(decoder: Decoder, chosen: Decoder | None) -> Decoder | None:
+    """The decoder a cell's samples are drawn with: the sweep's ``sample_decoder``, else the
+    cell's own (``None``) — except that a deterministic decoder's samples would all repeat its
+    answer, so a greedy cell samples at temperature 1 (:data:`DETERMINISTIC_SAMPLES`)."""
+    if chosen is None and decoder.deterministic:
+        return DETERMINISTIC_SAMPLES
+    return chosen
+
+
 def _check_inputs(measure: UncertaintyMeasure, inputs: tuple[str, ...]) -> None:
     """A measure whose statistics cannot be computed from ``inputs`` is a :class:`SpecError`
     naming it: a sampling-based one without ``n_samples``, or an unknown statistic."""
@@ -226,7 +237,7 @@ class GenerationTrack(Track):
             raise SpecError("sweep spec: invalid 'sample_decoder': a two-model decoder cannot draw the samples")
         return [
             GenerationCell(model, tr, decoder, seed, measures, spec.batch_size, calculators, spec.n_samples,
-                           sample_decoder, greedy)
+                           _sample_decoder(decoder, sample_decoder), greedy)
             for model in spec.models
             for tr in task_runs
             for decoder in decoders
