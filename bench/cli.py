@@ -221,12 +221,19 @@ def table(
     parent: Optional[str] = typer.Option(None, help="Only the cells of this parent run."),
     table_format: str = typer.Option("md", "--format", help="md|html|csv|latex"),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to this file instead of stdout."),
+    view: str = typer.Option("cells", help="cells: one row per cell; uq: the uncertainty measures ranked per "
+                             "decoder (AUROC, PRR) and their temperature sensitivity (md or csv)."),
 ) -> None:
     """Comparison table of an experiment's cells: mean and 95 % bootstrap CI per metric."""
-    from entropy_bench.checks import check_output_file, check_run_id
+    from entropy_bench.checks import InputError, check_output_file, check_run_id
+    from entropy_bench.methods.registry import UnknownMethodError
     from entropy_bench.tables import load_examples, render, summarise
 
     _check_format(table_format)
+    if view not in VIEWS:
+        _fail(str(UnknownMethodError("table view", view, list(VIEWS))))
+    if view == "uq" and table_format not in ("md", "csv"):
+        raise InputError(f"invalid '--format': the uq view renders md or csv, got {table_format!r}")
     if parent is not None:
         check_run_id(parent, "'--parent'")
     if output is not None:
@@ -234,13 +241,28 @@ def table(
     tracking_uri = _check_store(tracking_uri, write=False)
     _quiet_mlflow()
     try:
-        text = render(summarise(load_examples(tracking_uri, experiment, parent)), table_format)
+        examples = load_examples(tracking_uri, experiment, parent)
+        text = _uq_view(examples, table_format) if view == "uq" else render(summarise(examples), table_format)
     except LookupError as err:
         _fail(str(err))
     if output:
         output.write_text(text)
     else:
         typer.echo(text)
+
+
+VIEWS = ("cells", "uq")
+
+
+def _uq_view(examples, table_format: str) -> str:
+    from entropy_bench.tracks.uq_table import rank_measures, render_markdown, temperature_sensitivity
+
+    if not any(c.startswith("uq:") for c in examples.columns):
+        raise LookupError("these cells score no uncertainty measure: the uq view has nothing to rank")
+    ranking, sensitivity = rank_measures(examples), temperature_sensitivity(examples)
+    if table_format == "csv":
+        return ranking.to_csv(index=False) + "\n" + sensitivity.to_csv(index=False)
+    return render_markdown(ranking, sensitivity)
 
 
 @_command()
