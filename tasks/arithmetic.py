@@ -33,7 +33,7 @@ import math
 import random
 import re
 from fractions import Fraction
-from typing import Any
+from typing import Any, ClassVar
 
 from entropy_bench.methods.registry import require
 from entropy_bench.tasks.base import TASKS, TextTask
@@ -218,6 +218,8 @@ class Arithmetic(TextTask):
 
     def score(self, example: dict[str, Any], text: str) -> dict[str, float]:
         return {"exact_match": float(self._answer(text) == example["answer"])}
+
+    no_answer: ClassVar[str | None] = str(None)
 
     def extract(self, text: str) -> str:
         return str(self._answer(text))

@@ -46,6 +46,7 @@ class Task(Method):
 
 class TextTask(Task, abc.ABC):
     primary_metric: ClassVar[str] = "exact_match"
+    no_answer: ClassVar[str | None] = None  # what ``extract`` returns for a text that holds no answer
     stop: ClassVar[tuple[str, ...]] = ()
     default_split: ClassVar[str] = "test"
     splits: ClassVar[tuple[str, ...]] = ("train", "test")
@@ -61,6 +62,12 @@ class TextTask(Task, abc.ABC):
 
     @abc.abstractmethod
     def extract(self, text: str) -> str: ...
+
+    def answer(self, text: str) -> str | None:
+        """The answer in ``text`` as the task compares answers (two texts with equal answers are
+        the same answer: semantic classes by ``math_answer``), or ``None`` if it holds none."""
+        extracted = self.extract(text)
+        return None if extracted == self.no_answer else extracted
 
     def target(self, example: dict[str, Any]) -> str:
         return str(example["target"])

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from entropy_bench.methods.registry import require
 from entropy_bench.tasks.base import TASKS, TextTask, data_dir
@@ -203,6 +203,13 @@ class GSM8K(TextTask):
             "exact_match_flexible": exact_match(extract_flexible(text), example["answer"]),
         }
 
+    no_answer: ClassVar[str | None] = FALLBACK
+
     def extract(self, text: str) -> str:
         """The flexible-extract answer (the primary metric's)."""
         return extract_flexible(truncate_at_stop(text, self.stop))
+
+    def answer(self, text: str) -> str | None:
+        """The flexible-extract answer normalised as ``exact_match`` compares it."""
+        extracted = self.extract(text)
+        return None if extracted == FALLBACK else normalize(extracted)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 
@@ -29,8 +29,9 @@ class SemanticClasses(StatCalculator):
     Samples are clustered greedily, as Kuhn et al. and LM-Polygraph do: sample i joins the first
     class whose first member m is equivalent to it, else opens a new class. Equivalence:
 
-    - ``math_answer``: the task's extracted answers are equal (``task.extract``); a sample with
-      no extractable answer is equivalent to nothing, not even another one without;
+    - ``math_answer``: the task's answers are equal (``task.answer``: extracted and normalised as
+      its exact match compares them); a sample with no answer is equivalent to nothing, not even
+      another one without;
     - ``nli``: bidirectional entailment under the NLI ``model``. ``strict``: the argmax label is
       entailment both ways (m → i and i → m); non-strict (Farquhar et al. 2024): neither
       direction's argmax is contradiction, and they are not both neutral;
@@ -40,6 +41,7 @@ class SemanticClasses(StatCalculator):
     ``embedding`` only (their defaults are kept, and recorded, for the others).
     """
 
+    version: ClassVar[str] = "2"  # 2: texts without an answer (task.no_answer) are classes of their own
     equivalence: str = "math_answer"
     model: str = ""
     strict: bool = True
@@ -68,7 +70,7 @@ class SemanticClasses(StatCalculator):
         if self.equivalence == "embedding":
             return [greedy_classes(len(e), self._close(e)) for e in inputs[Embeddings(self.model)]]
         task = inputs["task"]
-        answers = [[task.extract(g.text) for g in row] for row in inputs["samples"]]
+        answers = [[task.answer(g.text) for g in row] for row in inputs["samples"]]
         return [greedy_classes(len(a), lambda m, i, a=a: a[m] is not None and a[m] == a[i]) for a in answers]
 
     def _entails(self, probs: torch.Tensor) -> Callable[[int, int], bool]:
