@@ -173,6 +173,18 @@ def _task_run(spec: MethodSpec, sweep: GenerationSpec) -> TaskRun:
     return TaskRun(task, split, limit, max_new, optional)
 
 
+def _encoder_models(cells: list[GenerationCell]) -> list[str]:
+    """The NLI and embedding models the cells' statistics load, except embedding models that
+    load from an installed offline copy (``encoders.embedding_source``)."""
+    from entropy_bench.calculators.embeddings import Embeddings
+    from entropy_bench.calculators.nli import NLIProbs
+    from entropy_bench.models.encoders import embedding_source
+
+    names = {c.model for cell in cells for c in cell.calculators
+             if isinstance(c, NLIProbs) or (isinstance(c, Embeddings) and embedding_source(c.model) == c.model)}
+    return sorted(names)
+
+
 def _sample_decoder(decoder: Decoder, chosen: Decoder | None) -> Decoder | None:
     """The decoder a cell's samples are drawn with: the sweep's ``sample_decoder``, else the
     cell's own (``None``) — except that a deterministic decoder's samples would all repeat its
@@ -262,6 +274,8 @@ class GenerationTrack(Track):
 
         for model in plan.spec.models:
             resolved(model, "'models'")
+        for name in _encoder_models(plan.cells):  # embedding and NLI models of the statistics
+            resolved(name, "'uncertainty': a statistic's 'model'")
         checked = set()
         for cell in plan.cells:
             large = cell.decoder.large_model
