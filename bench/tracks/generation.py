@@ -52,6 +52,7 @@ keys, and the cell logs the large model's share of tokens and the estimated FLOP
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections import Counter
 from typing import Any, Literal
 
@@ -353,7 +354,7 @@ def score_cell(cell: GenerationCell, examples: list[dict], data: CellData, conte
     inputs, input_keys = _graph_inputs(cell, examples, data, context, samples, greedy)
     stats = compute(list(cell.calculators), inputs, input_keys, context.cache, counts)
     counts.update((encoders.calls if encoders is not None else Counter()) - before)
-    uq = {m.id: np.asarray(m(select(stats, m.requires)), dtype=float) for m in cell.measures}
+    uq = {m.id: finite_scores(m.id, m(select(stats, m.requires)), cell.label) for m in cell.measures}
 
     metrics: dict[str, float] = {}
     for name in scores[0]:
@@ -385,6 +386,17 @@ def score_cell(cell: GenerationCell, examples: list[dict], data: CellData, conte
         for i, (e, g, c) in enumerate(zip(examples, gens, correct))
     ]
     return CellResult(metrics, per_example)
+
+
+def finite_scores(measure: str, scores, label: str) -> np.ndarray:
+    """``scores`` as floats; non-finite ones (NaN, ±inf log-probs upstream) are kept but warned about
+    once, naming the measure and the cell: a metric then drops those examples (``metrics.uq``)."""
+    scores = np.asarray(scores, dtype=float)
+    bad = int((~np.isfinite(scores)).sum())
+    if bad:
+        warnings.warn(f"cell {label}: uncertainty measure {measure} gave {bad} of {len(scores)} "
+                      "non-finite scores; the metrics leave those examples out", RuntimeWarning, stacklevel=2)
+    return scores
 
 
 def _graph_inputs(cell: GenerationCell, examples: list[dict], data: CellData, context: Context,

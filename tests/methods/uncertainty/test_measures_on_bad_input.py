@@ -1,0 +1,79 @@
+"""Every registered measure on degenerate input — NaN and ±inf log-probs, empty texts, one sample,
+identical samples — through the real statistics graph and the generation track's score check:
+no exception, one score per example, and a non-finite score never without a warning (the
+measure's own, or the track's naming the measure and the cell)."""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from entropy_bench.cache import Cache
+from entropy_bench.methods.records import Generation
+from entropy_bench.methods.registry import UNCERTAINTY
+from entropy_bench.stats import compute, plan, select
+from entropy_bench.tasks.base import TASKS
+from entropy_bench.tracks.generation import finite_scores
+
+INPUTS = ("generations", "examples", "task", "encoders", "greedy", "samples")
+NEEDS_PERTURBATIONS = {"inv_entropy"}
+
+
+class FakeEncoders:
+    """Deterministic embeddings (a hash of the text) and NLI probabilities, no model."""
+
+    def __init__(self):
+        self.calls = Counter()
+
+    def embed(self, model, texts):
+        rows = [torch.Generator().manual_seed(abs(hash(t)) % 2**31) for t in texts]
+        return torch.stack([torch.randn(8, generator=g) for g in rows]) if texts else torch.zeros(0, 8)
+
+    def nli(self, model, pairs):
+        probs = torch.tensor([[0.8, 0.1, 0.1] if a == b else [0.2, 0.3, 0.5] for a, b in pairs])
+        return probs.reshape(-1, 3)
+
+
+def generation(text: str, logprob: list[float]) -> Generation:
+    n = len(logprob)
+    return Generation(text=text, token_ids=list(range(n)), logprob=logprob, entropy=[0.5] * n,
+                      warped_logprob=logprob, warped_entropy=[0.5] * n, top_ids=[[0]] * n,
+                      top_logprobs=[[-0.1]] * n, finish_reason="eos")
+
+
+CASES = {
+    "nan_logprob": [generation("7", [float("nan"), -0.1]), generation("8", [-0.3]), generation("7", [-0.2])],
+    "inf_logprob": [generation("7", [float("-inf")]), generation("9", [-0.3, -0.4]), generation("7", [-0.2])],
+    "empty_texts": [generation("", [-0.5]), generation("", [-0.6]), generation("3", [-0.1])],
+    "one_sample": [generation("7", [-0.2])],
+    "identical": [generation("7", [-0.2])] * 4,
+}
+
+
+def measures():
+    return [n for n in UNCERTAINTY.names() if n not in NEEDS_PERTURBATIONS]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("name", measures())
+def test_no_crash_and_no_silent_nan(name, case, tmp_path):
+    measure = UNCERTAINTY.build(name)
+    samples = CASES[case]
+    answer = samples[0]
+    inputs = {"generations": [answer, generation("5", [-0.1])], "greedy": [answer, generation("5", [-0.1])],
+              "examples": [{"id": "a"}, {"id": "b"}], "task": TASKS.build("arithmetic"),
+              "encoders": FakeEncoders(), "samples": [samples, [generation("5", [-0.1]), generation("6", [-0.2])]]}
+    calculators = plan(measure.requires, INPUTS)
+    keys = {k: f"{case}/{k}" for k in INPUTS}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        values = compute(calculators, inputs, keys, Cache(tmp_path))
+        scores = finite_scores(measure.id, measure(select(values, measure.requires)), "test-cell")
+    assert scores.shape == (2,)
+    if not np.isfinite(scores).all():
+        assert caught, f"{measure.id} on {case}: non-finite score {scores} without a warning"
+        assert any(measure.id in str(w.message) or measure.name in str(w.message) for w in caught)
