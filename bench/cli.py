@@ -223,6 +223,7 @@ def table(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to this file instead of stdout."),
     view: str = typer.Option("cells", help="cells: one row per cell; uq: the uncertainty measures ranked per "
                              "decoder (AUROC, PRR) and their temperature sensitivity (md or csv)."),
+    plot: Optional[Path] = typer.Option(None, help="uq view: also save the AUROC heatmap (measure × decoder) here."),
 ) -> None:
     """Comparison table of an experiment's cells: mean and 95 % bootstrap CI per metric."""
     from entropy_bench.checks import InputError, check_output_file, check_run_id
@@ -234,6 +235,10 @@ def table(
         _fail(str(UnknownMethodError("table view", view, list(VIEWS))))
     if view == "uq" and table_format not in ("md", "csv"):
         raise InputError(f"invalid '--format': the uq view renders md or csv, got {table_format!r}")
+    if plot is not None:
+        if view != "uq":
+            raise InputError("invalid '--plot': only the uq view draws a figure (add --view uq)")
+        check_output_file(plot, "'--plot'")
     if parent is not None:
         check_run_id(parent, "'--parent'")
     if output is not None:
@@ -242,7 +247,7 @@ def table(
     _quiet_mlflow()
     try:
         examples = load_examples(tracking_uri, experiment, parent)
-        text = _uq_view(examples, table_format) if view == "uq" else render(summarise(examples), table_format)
+        text = _uq_view(examples, table_format, plot) if view == "uq" else render(summarise(examples), table_format)
     except LookupError as err:
         _fail(str(err))
     if output:
@@ -254,12 +259,14 @@ def table(
 VIEWS = ("cells", "uq")
 
 
-def _uq_view(examples, table_format: str) -> str:
-    from entropy_bench.tracks.uq_table import rank_measures, render_markdown, temperature_sensitivity
+def _uq_view(examples, table_format: str, plot: Optional[Path]) -> str:
+    from entropy_bench.tracks.uq_table import auroc_heatmap, rank_measures, render_markdown, temperature_sensitivity
 
     if not any(c.startswith("uq:") for c in examples.columns):
         raise LookupError("these cells score no uncertainty measure: the uq view has nothing to rank")
     ranking, sensitivity = rank_measures(examples), temperature_sensitivity(examples)
+    if plot is not None:
+        auroc_heatmap(ranking).savefig(plot, dpi=130)
     if table_format == "csv":
         return ranking.to_csv(index=False) + "\n" + sensitivity.to_csv(index=False)
     return render_markdown(ranking, sensitivity)

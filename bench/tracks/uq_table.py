@@ -143,6 +143,33 @@ def render_markdown(ranking: pd.DataFrame, sensitivity: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def auroc_heatmap(ranking: pd.DataFrame):
+    """A figure: AUROC of every measure (rows, best on average first) under every decoder (columns)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = ranking.pivot_table(index="measure", columns="decoder", values="AUROC", sort=False)
+    grid = grid.loc[grid.mean(axis=1).sort_values(ascending=False).index]
+    fig, ax = plt.subplots(figsize=(2 + 0.7 * grid.shape[1], 1 + 0.35 * grid.shape[0]))
+    image = ax.imshow(grid.to_numpy(), cmap="viridis", vmin=0.5, vmax=max(0.55, float(np.nanmax(grid.to_numpy()))), aspect="auto")
+    ax.set_xticks(range(grid.shape[1]), [_short(d) for d in grid.columns], rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(grid.shape[0]), [_short(m) for m in grid.index], fontsize=7)
+    for (i, j), value in np.ndenumerate(grid.to_numpy()):
+        if np.isfinite(value):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6, color="white" if value < 0.7 else "black")
+    fig.colorbar(image, ax=ax, label="AUROC (error detection)")
+    ax.set_title("Which measure detects errors best, per decoder")
+    fig.tight_layout()
+    return fig
+
+
+def _short(method_id: str) -> str:
+    """A method id without its default-looking noise: model names shortened to their last part."""
+    return re.sub(r"model=[^,)]*/([^,)]*)", r"\1", method_id).replace("temperature(temperature=", "T(")
+
+
 def _ci(row, name: str, digits: int = 3) -> str:
     value = row[name]
     if not np.isfinite(value):
