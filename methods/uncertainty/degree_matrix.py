@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
-
 import numpy as np
 
-from entropy_bench.calculators.similarity import Similarity
 from entropy_bench.methods.registry import UNCERTAINTY
-from entropy_bench.methods.uncertainty.base import UncertaintyMeasure
-from entropy_bench.methods.uncertainty.graph import affinity, degrees, graph_scores, similarity_model
+from entropy_bench.methods.uncertainty.graph import GraphMeasure, affinity, degrees
 
 
 def degree_matrix_score(similarity: np.ndarray) -> float:
@@ -29,7 +25,7 @@ def degree_matrix_score(similarity: np.ndarray) -> float:
     url="https://arxiv.org/abs/2305.19187",
 )
 @dataclasses.dataclass(frozen=True)
-class DegreeMatrix(UncertaintyMeasure):
+class DegreeMatrix(GraphMeasure):
     """``tr(n·I − D)/n²`` of the samples' similarity graph (:func:`degree_matrix_score`).
 
     LM-Polygraph's ``DegMat`` (estimators/deg_mat.py, lines 58-72) computes
@@ -38,15 +34,5 @@ class DegreeMatrix(UncertaintyMeasure):
     default here is ``jaccard``, which needs no model. Negative cosines are edges of weight 0.
     """
 
-    similarity: str = "jaccard"
-    model: str = ""
-
-    def __post_init__(self):
-        object.__setattr__(self, "model", similarity_model(self.name, self.similarity, self.model))
-
-    @property
-    def requires(self) -> frozenset:  # type: ignore[override]
-        return frozenset({Similarity(self.similarity, self.model)})
-
-    def __call__(self, stats: Mapping[Any, Any]) -> np.ndarray:
-        return graph_scores(stats[Similarity(self.similarity, self.model)], degree_matrix_score, self.id)
+    def graph_score(self, similarity: np.ndarray) -> float:
+        return degree_matrix_score(similarity)

@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
-
 import numpy as np
 
-from entropy_bench.calculators.similarity import Similarity
 from entropy_bench.methods.registry import UNCERTAINTY, require
-from entropy_bench.methods.uncertainty.base import UncertaintyMeasure
-from entropy_bench.methods.uncertainty.graph import (
-    affinity,
-    eigenpairs,
-    graph_scores,
-    normalized_laplacian,
-    similarity_model,
-)
+from entropy_bench.methods.uncertainty.graph import GraphMeasure, affinity, eigenpairs, normalized_laplacian
 
 
 def eccentricity_score(similarity: np.ndarray, threshold: float) -> float:
@@ -41,7 +31,7 @@ def eccentricity_score(similarity: np.ndarray, threshold: float) -> float:
     url="https://arxiv.org/abs/2305.19187",
 )
 @dataclasses.dataclass(frozen=True)
-class Eccentricity(UncertaintyMeasure):
+class Eccentricity(GraphMeasure):
     """Norm of the centred spectral embeddings of the samples' similarity graph.
 
     :func:`eccentricity_score` of the ``similarity`` statistic: far-apart embeddings → high
@@ -56,19 +46,12 @@ class Eccentricity(UncertaintyMeasure):
     cosines are weight 0.
     """
 
-    similarity: str = "jaccard"
-    model: str = ""
     threshold: float = 0.9
 
     def __post_init__(self):
-        object.__setattr__(self, "model", similarity_model(self.name, self.similarity, self.model))
+        super().__post_init__()
         require(self.threshold > 0, self.name, "threshold",
                 f"must be positive (the Laplacian's eigenvalues lie in [0, 2]), got {self.threshold}")
 
-    @property
-    def requires(self) -> frozenset:  # type: ignore[override]
-        return frozenset({Similarity(self.similarity, self.model)})
-
-    def __call__(self, stats: Mapping[Any, Any]) -> np.ndarray:
-        return graph_scores(stats[Similarity(self.similarity, self.model)],
-                            lambda s: eccentricity_score(s, self.threshold), self.id)
+    def graph_score(self, similarity: np.ndarray) -> float:
+        return eccentricity_score(similarity, self.threshold)

@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
-
 import numpy as np
 
-from entropy_bench.calculators.similarity import Similarity
 from entropy_bench.methods.registry import UNCERTAINTY
-from entropy_bench.methods.uncertainty.base import UncertaintyMeasure
-from entropy_bench.methods.uncertainty.graph import (
-    affinity,
-    eigenvalues,
-    graph_scores,
-    normalized_laplacian,
-    similarity_model,
-)
+from entropy_bench.methods.uncertainty.graph import GraphMeasure, affinity, eigenvalues, normalized_laplacian
 
 
 def eig_val_laplacian_score(similarity: np.ndarray) -> float:
@@ -37,7 +27,7 @@ def eig_val_laplacian_score(similarity: np.ndarray) -> float:
     url="https://arxiv.org/abs/2305.19187",
 )
 @dataclasses.dataclass(frozen=True)
-class EigValLaplacian(UncertaintyMeasure):
+class EigValLaplacian(GraphMeasure):
     """Sum of ``max(0, 1 − λ)`` over the normalised-Laplacian spectrum of the samples' graph.
 
     :func:`eig_val_laplacian_score` of the ``similarity`` statistic.
@@ -52,15 +42,5 @@ class EigValLaplacian(UncertaintyMeasure):
     weight 0.
     """
 
-    similarity: str = "jaccard"
-    model: str = ""
-
-    def __post_init__(self):
-        object.__setattr__(self, "model", similarity_model(self.name, self.similarity, self.model))
-
-    @property
-    def requires(self) -> frozenset:  # type: ignore[override]
-        return frozenset({Similarity(self.similarity, self.model)})
-
-    def __call__(self, stats: Mapping[Any, Any]) -> np.ndarray:
-        return graph_scores(stats[Similarity(self.similarity, self.model)], eig_val_laplacian_score, self.id)
+    def graph_score(self, similarity: np.ndarray) -> float:
+        return eig_val_laplacian_score(similarity)

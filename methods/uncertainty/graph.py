@@ -13,18 +13,21 @@ and turn it into a weighted graph ``W``:
 
 :func:`score_examples` is the per-example loop every sampling-based measure shares: where a
 score is undefined (NaN) it warns once per call, naming the measure and the reason.
+:class:`GraphMeasure` is the base of the measures that score one similarity graph per example.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import scipy.linalg
 
-from entropy_bench.calculators.similarity import KINDS, LEXICAL, MODEL_DEFAULTS
+from entropy_bench.calculators.similarity import KINDS, LEXICAL, MODEL_DEFAULTS, Similarity
 from entropy_bench.methods.registry import require
+from entropy_bench.methods.uncertainty.base import UncertaintyMeasure
 
 
 def symmetrise(w: np.ndarray) -> np.ndarray:
@@ -102,3 +105,26 @@ def graph_scores(matrices: Iterable[Any], score: Callable[[np.ndarray], float], 
         return score(s) if np.isfinite(s).all() else float("nan")
 
     return score_examples(matrices, checked, measure, reason)
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphMeasure(UncertaintyMeasure):
+    """A measure of each example's ``Similarity(similarity, model)`` graph: :meth:`graph_score`
+    per matrix, through :func:`graph_scores` (NaN for a non-finite matrix, with a warning).
+    ``model`` is checked and defaulted by :func:`similarity_model`."""
+
+    similarity: str = "jaccard"
+    model: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "model", similarity_model(self.name, self.similarity, self.model))
+
+    @property
+    def requires(self) -> frozenset:  # type: ignore[override]
+        return frozenset({Similarity(self.similarity, self.model)})
+
+    def graph_score(self, similarity: np.ndarray) -> float:
+        raise NotImplementedError(f"{type(self).__name__} must implement graph_score")
+
+    def __call__(self, stats: Mapping[Any, Any]) -> np.ndarray:
+        return graph_scores(stats[Similarity(self.similarity, self.model)], self.graph_score, self.id)
