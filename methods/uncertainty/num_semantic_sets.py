@@ -7,11 +7,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from entropy_bench.calculators.semantic_classes import SemanticClasses
 from entropy_bench.methods.registry import UNCERTAINTY
-from entropy_bench.methods.uncertainty.base import UncertaintyMeasure
 from entropy_bench.methods.uncertainty.graph import score_examples
-from entropy_bench.methods.uncertainty.semantic_entropy import semantic_classes
+from entropy_bench.methods.uncertainty.semantic_entropy import ClassMeasure
 
 
 def num_semantic_sets_score(labels: Sequence[int]) -> float:
@@ -27,7 +25,7 @@ def num_semantic_sets_score(labels: Sequence[int]) -> float:
     url="https://arxiv.org/abs/2305.19187",
 )
 @dataclasses.dataclass(frozen=True)
-class NumSemanticSets(UncertaintyMeasure):
+class NumSemanticSets(ClassMeasure):
     """The number of meaning classes of an example's samples (:func:`num_semantic_sets_score`).
 
     A plain count, as LM-Polygraph's ``NumSemSets`` (estimators/num_sem_sets.py, line 93:
@@ -38,21 +36,6 @@ class NumSemanticSets(UncertaintyMeasure):
     where the greedy clustering is not — the two counts differ when a chain of pairwise
     equivalences links two classes' first members.
     """
-
-    equivalence: str = "math_answer"
-    strict: bool = True
-    model: str = ""
-
-    def __post_init__(self):
-        object.__setattr__(self, "model", self.classes.model)
-
-    @property
-    def classes(self) -> SemanticClasses:
-        return semantic_classes(self.name, self.equivalence, self.model, self.strict)
-
-    @property
-    def requires(self) -> frozenset:  # type: ignore[override]
-        return frozenset({self.classes})
 
     def __call__(self, stats: Mapping[Any, Any]) -> np.ndarray:
         return score_examples(stats[self.classes], num_semantic_sets_score, self.id, "no samples")

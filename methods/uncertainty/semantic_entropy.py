@@ -64,6 +64,28 @@ def semantic_classes(owner: str, equivalence: str, model: str, strict: bool) -> 
     return SemanticClasses(equivalence, model or MODEL_DEFAULTS.get(equivalence, ""), strict)
 
 
+@dataclasses.dataclass(frozen=True)
+class ClassMeasure(UncertaintyMeasure):
+    """A measure of each example's semantic classes: ``equivalence``, ``model`` and ``strict``
+    select the ``SemanticClasses`` statistic (:func:`semantic_classes`; ``model`` is recorded
+    with its default)."""
+
+    equivalence: str = "math_answer"
+    strict: bool = True
+    model: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "model", self.classes.model)
+
+    @property
+    def classes(self) -> SemanticClasses:
+        return semantic_classes(self.name, self.equivalence, self.model, self.strict)
+
+    @property
+    def requires(self) -> frozenset:  # type: ignore[override]
+        return frozenset({self.classes})
+
+
 @UNCERTAINTY.register(
     "semantic_entropy",
     paper="Kuhn, Gal & Farquhar (2023), Semantic Uncertainty: Linguistic Invariances for Uncertainty "
@@ -71,7 +93,7 @@ def semantic_classes(owner: str, equivalence: str, model: str, strict: bool) -> 
     url="https://arxiv.org/abs/2302.09664",
 )
 @dataclasses.dataclass(frozen=True)
-class SemanticEntropy(UncertaintyMeasure):
+class SemanticEntropy(ClassMeasure):
     """Entropy over the meaning classes of an example's samples (:func:`semantic_entropy_score`).
 
     ``probability``: ``sum`` of the samples' sequence likelihoods ``P(s) = exp(Σ_t log p(s_t))``
@@ -92,22 +114,15 @@ class SemanticEntropy(UncertaintyMeasure):
       SDLG reference is over classes. ``mean`` is the same formula as LM-Polygraph's (line 119).
     """
 
-    equivalence: str = "math_answer"
     probability: str = "sum"
     estimate: str = "mean"
-    strict: bool = True
-    model: str = ""
 
     def __post_init__(self):
         require(self.probability in PROBABILITIES, self.name, "probability",
                 f"must be one of {', '.join(PROBABILITIES)}, got {self.probability!r}")
         require(self.estimate in ESTIMATES, self.name, "estimate",
                 f"must be one of {', '.join(ESTIMATES)}, got {self.estimate!r}")
-        object.__setattr__(self, "model", self.classes.model)
-
-    @property
-    def classes(self) -> SemanticClasses:
-        return semantic_classes(self.name, self.equivalence, self.model, self.strict)
+        super().__post_init__()
 
     @property
     def requires(self) -> frozenset:  # type: ignore[override]
