@@ -189,13 +189,13 @@ def _by_cell(runs: list) -> dict[str, list]:
 def _log(tracker: Tracker, job: Job, result: CellResult) -> None:
     artifacts = {"per_example.csv": per_example_csv(result.per_example)}
     if job.finished_run is None:
-        tracker.finish(job.run_id, params={**job.cell.params, **result.params}, metrics=result.metrics,
+        tracker.finish(job.run_id, params={**job.cell.params, **result.params}, metrics=result.metrics | result.work,
                        tags=result.tags, artifacts=artifacts, scorers=job.cell.scorer_ids)
         return
     logged = job.finished_run.data.metrics
     new = {k: v for k, v in result.metrics.items() if k not in logged}
-    rescore_cost = {f"rescore/{k}": v for k, v in result.metrics.items() if k.startswith("cost/")}  # this rescore's
-    tracker.add_scores(job.run_id, metrics=new | rescore_cost, artifacts=artifacts, scorers=job.cell.scorer_ids)
+    rescore_work = {f"rescore/{k}": v for k, v in result.work.items()}  # what this rescore did
+    tracker.add_scores(job.run_id, metrics=new | rescore_work, artifacts=artifacts, scorers=job.cell.scorer_ids)
 
 
 def _figures(plan, tracker: Tracker, parent: str) -> dict[str, Any]:

@@ -315,7 +315,7 @@ class GenerationTrack(Track):
         greedy = cell_generations(cell, examples, prompts, context.cache, lm, decoder=GREEDY) if cell.greedy else None
         result = score_cell(cell, examples, data, context, samples, greedy)
         calls = lm.forward_calls + (0 if large_lm is None else large_lm.forward_calls) - calls_before
-        result.metrics[keys.cost("model_calls")] = float(calls)
+        result.work[keys.cost("model_calls")] = float(calls)
         result.produced = data.generated + (samples.generated if samples else 0)
         result.tags = lm.describe()
         if large_lm is not None:
@@ -368,7 +368,6 @@ def score_cell(cell: GenerationCell, examples: list[dict], data: CellData, conte
                     for name, metric in UQ_METRICS.items() if name != "auroc"}  # CIs: the tables' bootstrap
         metrics[keys.uq(split, measure_id, "mean")] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
     metrics |= generation_metrics(split, gens, data.seconds)
-    metrics |= cost_metrics(data, samples, greedy, counts)
     metrics["n_examples"] = float(len(examples))
     per_example = [
         {
@@ -385,7 +384,7 @@ def score_cell(cell: GenerationCell, examples: list[dict], data: CellData, conte
         }
         for i, (e, g, c) in enumerate(zip(examples, gens, correct))
     ]
-    return CellResult(metrics, per_example)
+    return CellResult(metrics, per_example, work=work_counts(data, samples, greedy, counts))
 
 
 def finite_scores(measure: str, scores, label: str) -> np.ndarray:
@@ -417,7 +416,7 @@ def _graph_inputs(cell: GenerationCell, examples: list[dict], data: CellData, co
     return inputs, keys_
 
 
-def cost_metrics(data: CellData, samples: SampleData | None, greedy: CellData | None, counts: Counter) -> dict[str, float]:
+def work_counts(data: CellData, samples: SampleData | None, greedy: CellData | None, counts: Counter) -> dict[str, float]:
     """What a cell cost: generations (answers, samples, greedy answers) and statistics found in
     the cache or computed now, and the encoders' work for the statistics computed now."""
     answers = [data] + ([greedy] if greedy is not None else [])
