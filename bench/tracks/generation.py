@@ -195,6 +195,11 @@ def _sample_decoder(decoder: Decoder, chosen: Decoder | None) -> Decoder | None:
     return chosen
 
 
+def _reads(calculators, measures) -> set:
+    """Every statistic the calculators and measures read (names and calculator instances)."""
+    return set().union(*(c.requires for c in calculators), *(m.requires for m in measures))
+
+
 def _check_inputs(measure: UncertaintyMeasure, inputs: tuple[str, ...]) -> None:
     """A measure whose statistics cannot be computed from ``inputs`` is a :class:`SpecError`
     naming it: a sampling-based one without ``n_samples``, or an unknown statistic."""
@@ -202,8 +207,7 @@ def _check_inputs(measure: UncertaintyMeasure, inputs: tuple[str, ...]) -> None:
         needed = plan(measure.requires, SAMPLE_INPUTS)
     except UnknownMethodError as err:
         raise SpecError(f"uncertainty measure {measure.id!r} requires {err}") from None
-    reads = set().union(*(c.requires for c in needed), measure.requires)
-    if "samples" in reads and "samples" not in inputs:
+    if "samples" in _reads(needed, [measure]) and "samples" not in inputs:
         raise SpecError(f"sweep spec: invalid 'n_samples': uncertainty measure {measure.id!r} needs samples; "
                         "set n_samples to 1 or more")
 
@@ -244,7 +248,7 @@ class GenerationTrack(Track):
         for measure in measures:  # an unknown statistic names the measure that wants it
             _check_inputs(measure, inputs)
         calculators = tuple(plan(set().union(*(m.requires for m in measures)), inputs))
-        greedy = "greedy" in set().union(*(c.requires for c in calculators), *(m.requires for m in measures))
+        greedy = "greedy" in _reads(calculators, measures)
         sample_decoder = None if spec.sample_decoder is None else _decoders([spec.sample_decoder], "sample_decoder")[0]
         if sample_decoder is not None and sample_decoder.large_model is not None:
             raise SpecError("sweep spec: invalid 'sample_decoder': a two-model decoder cannot draw the samples")
@@ -312,7 +316,10 @@ class GenerationTrack(Track):
         calls_before = lm.forward_calls + (0 if large_lm is None else large_lm.forward_calls)
         data = cell_generations(cell, examples, prompts, context.cache, lm, large_lm)
         samples = cell_samples(cell, examples, prompts, context.cache, lm, large_lm) if cell.n_samples else None
-        greedy = cell_generations(cell, examples, prompts, context.cache, lm, decoder=GREEDY) if cell.greedy else None
+        greedy = None
+        if cell.greedy:  # a greedy cell's answers are its greedy answers: read once
+            greedy = data if cell.decoder == GREEDY else cell_generations(cell, examples, prompts, context.cache, lm,
+                                                                          decoder=GREEDY)
         result = score_cell(cell, examples, data, context, samples, greedy)
         calls = lm.forward_calls + (0 if large_lm is None else large_lm.forward_calls) - calls_before
         result.work[keys.cost("model_calls")] = float(calls)
@@ -419,7 +426,7 @@ def _graph_inputs(cell: GenerationCell, examples: list[dict], data: CellData, co
 def work_counts(data: CellData, samples: SampleData | None, greedy: CellData | None, counts: Counter) -> dict[str, float]:
     """What a cell cost: generations (answers, samples, greedy answers) and statistics found in
     the cache or computed now, and the encoders' work for the statistics computed now."""
-    answers = [data] + ([greedy] if greedy is not None else [])
+    answers = [data] + ([greedy] if greedy is not None and greedy is not data else [])
     drawn = sum(len(d.generations) for d in answers) + (sum(len(s) for s in samples.samples) if samples else 0)
     generated = sum(d.generated for d in answers) + (samples.generated if samples else 0)
     metrics = {

@@ -86,6 +86,8 @@ def test_samples_are_cached_under_their_own_keys_and_score_the_measures(sampled)
     assert metrics["test/uq/predictive_entropy:normalize-True/mean"] == pytest.approx(expected, rel=1e-9)
     # answers and samples; the greedy answers G-NLL reads are the greedy cell's, which ran first
     assert metrics["cost/generations_computed"] == 4 * (1 + 3) and metrics["cost/generations_cached"] == 4
+    greedy = sampled["first"]["greedy"]  # its answers are its greedy answers: counted once
+    assert greedy["cost/generations_computed"] == 4 * (1 + 3) and greedy["cost/generations_cached"] == 0
     assert metrics["cost/model_calls"] > 0
 
 
