@@ -95,10 +95,13 @@ def cell_generations(
             record = {**g.to_dict(), "seconds": dt / len(idx)}
             cache.put("generation", keys_[i], record)
             found[i] = record
-    gens = [Generation.from_dict({k: v for k, v in r.items() if k != "seconds"}) for r in found]
+    gens = [_generation(r) for r in found]
     return CellData(gens, keys_, len(missing), sum(r.get("seconds", 0.0) for r in found))
 
 
+def _generation(record: dict) -> Generation:
+    """A cached record as a :class:`Generation` (without the seconds it took)."""
+    return Generation.from_dict({k: v for k, v in record.items() if k != "seconds"})
 
 
 @dataclasses.dataclass
@@ -119,9 +122,10 @@ def cell_samples(cell: "GenerationCell", examples: list[dict], prompts: list[str
     are stored. Batches hold ``batch_size // n`` prompts (at least one)."""
     n, decoder = cell.n_samples, cell.sample_decoder or cell.decoder
     large = large_lm if decoder is cell.decoder else None
+    large_fp = None if large is None else large.fingerprint
     ids = [e["id"] for e in examples]
-    keys = [[generation_key(lm.fingerprint, p, cell, i, sample=k, decoder=decoder) for k in range(1, n + 1)]
-            for i, p in zip(ids, prompts)]
+    keys = [[generation_key(lm.fingerprint, p, cell, i, sample=k, large_fingerprint=large_fp, decoder=decoder)
+             for k in range(1, n + 1)] for i, p in zip(ids, prompts)]
     found = [[cache.get("generation", k) for k in row] for row in keys]
     missing = [i for i, row in enumerate(found) if any(r is None for r in row)]
     per_batch = max(1, cell.batch_size // n)
@@ -137,5 +141,5 @@ def cell_samples(cell: "GenerationCell", examples: list[dict], prompts: list[str
                 if found[i][k] is None:
                     found[i][k] = {**gens[row * n + k].to_dict(), "seconds": seconds}
                     cache.put("generation", keys[i][k], found[i][k])
-    samples = [[Generation.from_dict({k: v for k, v in r.items() if k != "seconds"}) for r in row] for row in found]
+    samples = [[_generation(r) for r in row] for row in found]
     return SampleData(samples, keys, n * len(missing), sum(r.get("seconds", 0.0) for row in found for r in row))
