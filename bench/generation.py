@@ -1,6 +1,9 @@
 """Batched generation with a decoder applied to each step's logits, recording per-token stats.
 
-One batch of prompts is left-padded and run with a KV cache. At step t, with model logits
+One batch of prompts is left-padded and run with a KV cache (the prefill shares what prompts
+share: the n copies of a prompt that draws n samples, and a common few-shot context, each run
+once; ``_Incremental.prefill``), and finished rows leave the model's batch as they accumulate
+(``_Incremental.keep``). At step t, with model logits
 z_t[B, V] and the decoder's warped logits z'_t = decoder(z_t):
 
     logprob[t]         = log softmax(z_t)[x_t]        (the model's own distribution)
@@ -59,22 +62,85 @@ def _gumbel(shape_v: int, generators: list[torch.Generator], device: torch.devic
     return -torch.log(-torch.log(u.clamp_(1e-20, 1.0 - 1e-7)))
 
 
+def _sample(warped: torch.Tensor, generators: list[torch.Generator], live: torch.Tensor) -> torch.Tensor:
+    """``argmax(z' + Gumbel noise)`` for the live rows, each from its own generator; finished rows
+    draw nothing (token 0, never read), which leaves every live row's stream as it was."""
+    rows = live.nonzero().flatten()
+    noise = _gumbel(warped.shape[-1], [generators[i] for i in rows.tolist()], warped.device)
+    chosen = torch.zeros(len(live), dtype=torch.long, device=warped.device)
+    return chosen.index_copy_(0, rows, (warped[rows] + noise).argmax(dim=-1))
+
+
+def _token_stats(logits: torch.Tensor, warped: torch.Tensor, chosen: torch.Tensor, live: torch.Tensor,
+                 top_k: int) -> dict[str, torch.Tensor]:
+    """The recorded statistics of one step (module docstring), computed for the live rows only and
+    returned batch-sized (zero where a row has finished: nothing reads it)."""
+    rows = live.nonzero().flatten()
+    every = len(rows) == len(live)
+    z, w, c = (logits, warped, chosen) if every else (logits[rows], warped[rows], chosen[rows])
+    full, warp = softmax_stats(z, c), softmax_stats(w, c)
+    top = z.topk(min(top_k, z.shape[-1]), dim=-1)
+    values = dict(logprob=full.target_logprob, entropy=full.entropy, warped_logprob=warp.target_logprob,
+                  warped_entropy=warp.entropy, top_ids=top.indices, top_logprobs=top.values - full.lse.unsqueeze(-1))
+    if every:
+        return values
+    return {k: v.new_zeros((len(live), *v.shape[1:])).index_copy_(0, rows, v) for k, v in values.items()}
+
+
 def _truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
+SHARED_PREFIX_MIN = 8  # common leading prompt tokens worth a forward call of their own
+
+
+def common_prefix(ids: torch.Tensor, attention: torch.Tensor) -> int:
+    """How many leading tokens all rows of a left-padded batch share (a few-shot context, say),
+    leaving every row at least one token of its own; 0 for a single row."""
+    lengths = [int(n) for n in attention.sum(-1)]
+    width, most = ids.shape[1], min(lengths) - 1
+    if ids.shape[0] < 2 or most < 1:
+        return 0
+    heads = torch.stack([ids[i, width - n : width - n + most] for i, n in enumerate(lengths)])
+    return int((heads == heads[0]).all(0).long().cumprod(0).sum())
+
+
+def split_prefix(ids: torch.Tensor, attention: torch.Tensor, c: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch re-laid out as ``[the c shared tokens][padding][each row's own tokens]``: with
+    positions ``cumsum(attention) − 1`` every real token keeps its position, and the shared part
+    is one block of columns that the model can run once."""
+    lengths = [int(n) for n in attention.sum(-1)]
+    width = ids.shape[1]
+    rest = max(lengths) - c
+    out_ids = torch.zeros(ids.shape[0], c + rest, dtype=ids.dtype, device=ids.device)
+    out_mask = torch.zeros_like(out_ids, dtype=attention.dtype)
+    out_ids[:, :c], out_mask[:, :c] = ids[0, width - lengths[0] : width - lengths[0] + c], 1
+    for i, n in enumerate(lengths):
+        out_ids[i, c + rest - (n - c) :], out_mask[i, c + rest - (n - c) :] = ids[i, width - n + c :], 1
+    return out_ids, out_mask
+
+
+COMPACT_AT = 0.75  # drop finished rows from the model's batch once at most this share of it is live
+
+
 @dataclass
 class _Incremental:
-    """A model with its KV cache, run over the columns of the batch it has not seen yet."""
+    """A model with its KV cache, run over the columns of the batch it has not seen yet, on the
+    batch rows in ``rows`` (all, while ``None``; :meth:`keep` drops finished ones)."""
 
     lm: LanguageModel
     past: Any = None
     seen: int = 0
+    rows: torch.Tensor | None = None
 
     def last_logits(self, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
         """Logits[B, V] after ``ids[:, :C]`` (C = ids.shape[1]), feeding only ``ids[:, seen:]``;
-        left-padded rows take positions ``cumsum(attention) − 1``."""
+        left-padded rows take positions ``cumsum(attention) − 1``. Only the last position's
+        logits are computed (``logits_to_keep=1``: the LM head is a fifth of a small model).
+        Rows dropped by :meth:`keep` get zero logits (a valid distribution; nothing reads them)."""
+        if self.rows is not None:
+            batch, ids, attention = ids.shape[0], ids[self.rows], attention[self.rows]
         positions = (attention.cumsum(-1) - 1).clamp_min(0)
         out = self.lm(
             input_ids=ids[:, self.seen :],
@@ -82,17 +148,41 @@ class _Incremental:
             position_ids=positions[:, self.seen :],
             past_key_values=self.past,
             use_cache=True,
+            logits_to_keep=1,
         )
         self.past, self.seen = out.past_key_values, ids.shape[1]
-        return out.logits[:, -1, :].float()
+        logits = out.logits[:, -1, :].float()
+        if self.rows is None:
+            return logits
+        return logits.new_zeros(batch, logits.shape[-1]).index_copy_(0, self.rows, logits)
 
-    def prefill_shared(self, ids: torch.Tensor, attention: torch.Tensor, n: int) -> torch.Tensor:
-        """:meth:`last_logits` for a batch whose rows come in runs of n copies of one prompt: the
-        model runs on one row of each run, and the KV cache and logits are repeated n times."""
-        logits = self.last_logits(ids[::n], attention[::n])
+    def keep(self, live: torch.Tensor) -> None:
+        """Drop the finished rows from the model's batch and KV cache once no more than
+        :data:`COMPACT_AT` of it is live (a bounded number of cache copies, each smaller): the
+        forward passes then cost what the live rows cost. A live row's tokens do not change;
+        its float statistics may, by round-off, as with any other batch shape."""
+        rows = torch.arange(len(live), device=live.device) if self.rows is None else self.rows
+        kept = live[rows].nonzero().flatten()
+        if 0 < len(kept) <= COMPACT_AT * len(rows):
+            self.past.batch_select_indices(kept)
+            self.rows = rows[kept]
+
+    def prefill(self, ids: torch.Tensor, attention: torch.Tensor, n: int) -> tuple[torch.Tensor, ...]:
+        """:meth:`last_logits` of the prompts, sharing what they share: rows come in runs of n
+        copies of one prompt, and the model runs on one row of each run (KV cache and logits
+        repeated n times); prompts whose first :data:`SHARED_PREFIX_MIN` or more tokens agree
+        (:func:`common_prefix`) run those once, in the layout of :func:`split_prefix`. Returns
+        the logits and the batch (ids, attention) as the cache now holds it."""
+        ids, attention = ids[::n], attention[::n]
+        c = common_prefix(ids, attention)
+        if c >= SHARED_PREFIX_MIN:
+            ids, attention = split_prefix(ids, attention, c)
+            self.last_logits(ids[:1, :c], attention[:1, :c])
+            self.past.batch_repeat_interleave(ids.shape[0])
+        logits = self.last_logits(ids, attention)
         if n > 1:
             self.past.batch_repeat_interleave(n)
-        return logits.repeat_interleave(n, dim=0)
+        return logits.repeat_interleave(n, dim=0), ids.repeat_interleave(n, dim=0), attention.repeat_interleave(n, dim=0)
 
 
 def generate(
@@ -140,7 +230,12 @@ def generate(
     finish = ["length"] * B
     steps: list[dict[str, torch.Tensor]] = []
     for t in range(max_new_tokens):
-        logits = small.prefill_shared(ids, attention, n_per_prompt) if t == 0 else small.last_logits(ids, attention)
+        if t == 0:
+            logits, ids, attention = small.prefill(ids, attention, n_per_prompt)
+        else:
+            if large is None:  # the large model's cache catches up on all rows: kept whole
+                small.keep(~done)
+            logits = small.last_logits(ids, attention)
         check_logits(logits, f"model {lm.name} at step {t}")
         context["small_model"] = torch.where(done, context["small_model"], prompt_tokens + t)
         routed: dict[str, torch.Tensor] = {}
@@ -154,27 +249,10 @@ def generate(
                 logits = torch.where(use_large.unsqueeze(-1), big, logits)
                 context["large_model"] = torch.where(use_large, prompt_tokens + t, context["large_model"])
         warped, state = decoder.step(logits, state)  # the logits were checked above
-        if decoder.deterministic:
-            chosen = warped.argmax(dim=-1)
-        else:
-            chosen = (warped + _gumbel(warped.shape[-1], generators, device)).argmax(dim=-1)
+        chosen = warped.argmax(dim=-1) if decoder.deterministic else _sample(warped, generators, ~done)
         state = decoder.observe(state, logits, chosen)
-        full = softmax_stats(logits, chosen)
-        warp = softmax_stats(warped, chosen)
-        top = logits.topk(min(top_k, logits.shape[-1]), dim=-1)
-        steps.append(
-            dict(
-                token=torch.where(done, pad, chosen),
-                live=~done,
-                logprob=full.target_logprob,
-                entropy=full.entropy,
-                warped_logprob=warp.target_logprob,
-                warped_entropy=warp.entropy,
-                top_ids=top.indices,
-                top_logprobs=top.values - full.lse.unsqueeze(-1),
-                **routed,
-            )
-        )
+        steps.append(dict(token=torch.where(done, pad, chosen), live=~done,
+                          **_token_stats(logits, warped, chosen, ~done, top_k), **routed))
         newly_eos = ~done & torch.isin(chosen, eos)
         for i in newly_eos.nonzero().flatten().tolist():
             finish[i] = "eos"

@@ -1,10 +1,12 @@
 """The generation loop against independent references: transformers' own greedy ``generate``
-and a full forward pass recomputing every recorded log-prob and entropy."""
+and a full forward pass recomputing every recorded log-prob and entropy — also for a batch whose
+prompts share a few-shot context (run once) and whose rows finish at different steps (dropped
+from the model's batch)."""
 
 import pytest
 import torch
 
-from entropy_bench.generation import generate
+from entropy_bench.generation import common_prefix, generate, split_prefix
 from entropy_bench.methods.registry import DECODERS
 from entropy_bench.models.hf import load_model
 
@@ -85,3 +87,53 @@ def test_stop_string_cuts_text_and_tokens(lm):
     decoded = lm.tokenizer.decode(cut.token_ids)
     assert decoded.startswith(cut.text) and len(lm.tokenizer.decode(cut.token_ids[:-1])) < len(cut.text) + len(stop)
     assert len(cut.logprob) == len(cut.entropy) == len(cut.token_ids)
+
+
+FEWSHOT = "1 + 2 = 3\n\n4 - 1 = 3\n\n5 + 4 = 9\n\n"
+SHARED = [FEWSHOT + q for q in ("9 - 8 =", "Tom has", "Lena has 12 marbles and")]
+
+
+def test_common_prefix_leaves_each_row_a_token_of_its_own_and_split_prefix_keeps_positions():
+    ids = torch.tensor([[0, 0, 5, 6, 7, 8, 1], [5, 6, 7, 8, 2, 3, 4], [0, 5, 6, 7, 8, 9, 9]])
+    attention = torch.tensor([[0, 0, 1, 1, 1, 1, 1], [1] * 7, [0, 1, 1, 1, 1, 1, 1]])
+    assert common_prefix(ids, attention) == 4  # the shortest row keeps its last token
+    assert common_prefix(ids[:1], attention[:1]) == 0 and common_prefix(ids[:, 2:], attention[:, 2:]) == 0
+    new_ids, new_mask = split_prefix(ids, attention, 4)
+    for row in range(3):
+        old_real, new_real = ids[row][attention[row].bool()], new_ids[row][new_mask[row].bool()]
+        assert torch.equal(old_real, new_real) and torch.equal(new_ids[row, :4], torch.tensor([5, 6, 7, 8]))
+        positions = (new_mask[row].cumsum(-1) - 1)[new_mask[row].bool()]
+        assert torch.equal(positions, torch.arange(len(old_real)))
+
+
+@pytest.mark.parametrize(("decoder", "stop"), [("greedy", ("X", "R")),
+                                               ({"name": "temperature", "temperature": 0.7}, ("e", "2"))])
+def test_a_shared_context_and_rows_leaving_the_batch_change_no_token_or_statistic(lm, decoder, stop):
+    """With these stop strings the tiny model's second row stops at its first token, the third
+    later and the first never: the shared context runs once, the model's batch shrinks to the
+    live rows, and every row equals its own generation alone and a full forward pass over it."""
+    from entropy_bench.methods.decoders.base import build_decoder
+
+    dec, seeds = build_decoder(decoder), [1, 2, 3]
+    shapes, forward = [], lm.model.forward
+
+    def recorded(*args, **kwargs):
+        shapes.append(tuple(kwargs["input_ids"].shape))
+        return forward(*args, **kwargs)
+
+    lm.model.forward = recorded
+    try:
+        gens = generate(lm, SHARED, dec, seeds=seeds, max_new_tokens=12, stop=stop)
+    finally:
+        del lm.model.forward
+    prefix = common_prefix(*(lambda b: (b["input_ids"], b["attention_mask"]))(
+        lm.tokenizer(SHARED, return_tensors="pt", padding=True, add_special_tokens=False)))
+    assert prefix >= 8 and shapes[0] == (1, prefix) and shapes[1][0] == 3  # the context, then each row's own
+    assert [g.finish_reason for g in gens] == ["length", "stop", "stop"] and len(gens[1].token_ids) == 1
+    assert shapes[2][0] == 2 and shapes[-1][0] == 1  # the finished rows left the batch
+    alone = [generate(lm, [p], dec, seeds=[s], max_new_tokens=12, stop=stop)[0] for p, s in zip(SHARED, seeds)]
+    assert [g.token_ids for g in gens] == [g.token_ids for g in alone]
+    for prompt, gen in zip(SHARED, gens):
+        logp, entropy, *_ = _reference_stats(lm, prompt, gen.token_ids)
+        torch.testing.assert_close(torch.tensor(gen.logprob).double(), logp, atol=1e-4, rtol=0)
+        torch.testing.assert_close(torch.tensor(gen.entropy).double(), entropy, atol=1e-4, rtol=0)

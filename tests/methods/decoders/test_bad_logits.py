@@ -104,7 +104,8 @@ def test_a_sweep_whose_model_emits_nan_stops_naming_cell_and_step_with_no_finish
 
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
     spec = sweep.parse({"name": "tiny", "models": [str(tiny_model_dir)], "decoders": ["greedy"],
-                        "tasks": [{"name": "arithmetic", "limit": 4, "max_new_tokens": 4, "num_fewshot": 1}]})
+                        "tasks": [{"name": "arithmetic", "limit": 4, "max_new_tokens": 4, "num_fewshot": 0}]})
+    # no few-shot context: the prefill is one forward call (a shared context would be a second)
     with pytest.raises(CellError, match=r"cell arithmetic/greedy/seed=0 failed: model .* at step 1: bad logits: NaN"):
         run_sweep(spec, tracking_uri=uri, cache_dir=tmp_path / "cache", resources={"models": Models(nan_model)},
                   progress=False)
