@@ -206,6 +206,10 @@ class Arithmetic(TextTask):
     def stop(self) -> tuple[str, ...]:
         return ("\n", *STOP) if self.style == "expression" else STOP
 
+    @property
+    def question_field(self) -> str:  # type: ignore[override]
+        return "expression" if self.style == "expression" else "question"
+
     def _format(self, example: dict[str, Any]) -> str:
         if self.style == "expression":
             return f"{example['expression']} ="

@@ -72,6 +72,21 @@ class TextTask(Task, abc.ABC):
     def target(self, example: dict[str, Any]) -> str:
         return str(example["target"])
 
+    question_field: ClassVar[str | None] = None  # the example field holding the question, if it has one
+
+    def question(self, example: dict[str, Any]) -> str:
+        """The example's question: the part of its prompt that a perturbation rewrites."""
+        return str(example[self._question_field()])
+
+    def with_question(self, example: dict[str, Any], question: str) -> dict[str, Any]:
+        """The example with its question replaced (``prompt`` of it: the perturbed prompt)."""
+        return {**example, self._question_field(): question}
+
+    def _question_field(self) -> str:
+        if self.question_field is None:
+            raise TypeError(f"task {self.name!r} has no question to perturb (no question_field)")
+        return self.question_field
+
 
 class DataTask(Task, abc.ABC):
     sample_kind: ClassVar[str] = "discrete"

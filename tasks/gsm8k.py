@@ -158,6 +158,7 @@ class GSM8K(TextTask):
     version = "1"
     primary_metric = "exact_match_flexible"
     stop = STOP
+    question_field = "question"
 
     num_fewshot: int = 5
 

@@ -38,10 +38,14 @@ A cell is (model, task with its run settings, decoder, seed). For each cell:
 With ``n_samples: n ≥ 1`` each example also gets n samples (``generation_data.py``), which
 the sampling-based measures read as the statistic ``samples``; a measure that needs samples in
 a sweep without them is an error naming ``n_samples``. The statistics graph's inputs are
-``generations``, ``examples``, ``task`` (the task object: its answer extraction), ``encoders``
-(the embedding and NLI model pool) and, with samples, ``samples``. Each cell logs what it
-cost: model forward calls, generations and statistics found in the cache or computed, texts
-embedded and NLI pairs classified (``cost/*``).
+``generations``, ``examples``, ``task`` (the task object: its answer extraction and question),
+``encoders`` (the embedding and NLI model pool), ``greedy`` (the greedy answers, drawn when a
+measure reads them), ``generator`` (the cell's model and cache, for statistics that generate
+text of their own: the perturbed questions and their responses that Inv-Entropy and the
+external Semantic Volume read; such a measure needs a task with a ``question_field``) and,
+with samples, ``samples``. Each cell logs what it cost: model forward calls, generations and
+statistics found in the cache or computed, texts embedded and NLI pairs classified
+(``cost/*``).
 
 A decoder that declares a ``large_model`` (two-model decoding) gets that model through its
 backend's ``generate``, loaded by the same model pool; its fingerprint joins the generation
@@ -71,14 +75,14 @@ from entropy_bench.metrics.uq import UQ_METRICS, auroc
 from entropy_bench.stats import StatCalculator, compute, plan, select
 from entropy_bench.tasks.base import TASKS, TextTask
 from entropy_bench.tracks.base import Cell, CellResult, Context, Track
-from entropy_bench.tracks.generation_data import CellData, SampleData, cell_generations, cell_samples
+from entropy_bench.tracks.generation_data import CellData, Generator, SampleData, cell_generations, cell_samples
 from entropy_bench.tracks.spec import DecoderSpec, MethodSpec, SpecError, SweepName, positive_int, split_spec, unique
 
 N_BOOTSTRAP = 1000
 GREEDY = build_decoder("greedy")
 DETERMINISTIC_SAMPLES = build_decoder({"name": "temperature", "temperature": 1.0})
 RUN_SETTINGS = ("split", "limit", "max_new_tokens", "optional")
-INPUTS = ("generations", "examples", "task", "encoders", "greedy")  # statistics the track itself provides
+INPUTS = ("generations", "examples", "task", "encoders", "greedy", "generator")  # statistics the track itself provides
 SAMPLE_INPUTS = INPUTS + ("samples",)  # with n_samples ≥ 1
 
 
@@ -212,6 +216,15 @@ def _check_inputs(measure: UncertaintyMeasure, inputs: tuple[str, ...]) -> None:
                         "set n_samples to 1 or more")
 
 
+def _check_perturbable(task_runs: list[TaskRun], measures) -> None:
+    """A statistic that perturbs the question (the ``generator`` input) needs tasks that have one."""
+    for tr in task_runs:
+        if tr.task.question_field is None:
+            users = [m.id for m in measures if "generator" in _reads(plan(m.requires, SAMPLE_INPUTS), [m])]
+            raise SpecError(f"sweep spec: uncertainty measure {users[0]!r} perturbs the question, and task "
+                            f"{tr.task.id!r} has none to perturb (no question_field)")
+
+
 def _decoders(entries: list[DecoderSpec], field: str = "decoders") -> list[Decoder]:
     for entry in entries:
         if isinstance(entry, list) and not entry:
@@ -249,6 +262,8 @@ class GenerationTrack(Track):
             _check_inputs(measure, inputs)
         calculators = tuple(plan(set().union(*(m.requires for m in measures)), inputs))
         greedy = "greedy" in _reads(calculators, measures)
+        if "generator" in _reads(calculators, measures):
+            _check_perturbable(task_runs, measures)
         sample_decoder = None if spec.sample_decoder is None else _decoders([spec.sample_decoder], "sample_decoder")[0]
         if sample_decoder is not None and sample_decoder.large_model is not None:
             raise SpecError("sweep spec: invalid 'sample_decoder': a two-model decoder cannot draw the samples")
@@ -320,10 +335,11 @@ class GenerationTrack(Track):
         if cell.greedy:  # a greedy cell's answers are its greedy answers: read once
             greedy = data if cell.decoder == GREEDY else cell_generations(cell, examples, prompts, context.cache, lm,
                                                                           decoder=GREEDY)
-        result = score_cell(cell, examples, data, context, samples, greedy)
+        generator = Generator(cell, lm, context.cache, large_lm)
+        result = score_cell(cell, examples, data, context, samples, greedy, generator)
         calls = lm.forward_calls + (0 if large_lm is None else large_lm.forward_calls) - calls_before
         result.work[keys.cost("model_calls")] = float(calls)
-        result.produced = data.generated + (samples.generated if samples else 0)
+        result.produced = data.generated + (samples.generated if samples else 0) + generator.generated
         result.tags = lm.describe()
         if large_lm is not None:
             result.tags |= {f"large_{k}": v for k, v in large_lm.describe().items()}
@@ -350,7 +366,8 @@ def _examples(task_run: TaskRun, context: Context) -> tuple[list[dict], list[str
 
 
 def score_cell(cell: GenerationCell, examples: list[dict], data: CellData, context: Context,
-               samples: SampleData | None = None, greedy: CellData | None = None) -> CellResult:
+               samples: SampleData | None = None, greedy: CellData | None = None,
+               generator: Generator | None = None) -> CellResult:
     """Task scores, every measure's scores (through the statistics graph), metrics and rows."""
     task, split, gens = cell.task_run.task, cell.task_run.split, data.generations
     scores = [task.score(e, g.text) for e, g in zip(examples, gens)]
@@ -358,7 +375,7 @@ def score_cell(cell: GenerationCell, examples: list[dict], data: CellData, conte
     counts: Counter = Counter()
     encoders = context.resources.get("encoders")
     before = Counter(encoders.calls) if encoders is not None else Counter()
-    inputs, input_keys = _graph_inputs(cell, examples, data, context, samples, greedy)
+    inputs, input_keys = _graph_inputs(cell, examples, data, context, samples, greedy, generator)
     stats = compute(list(cell.calculators), inputs, input_keys, context.cache, counts)
     counts.update((encoders.calls if encoders is not None else Counter()) - before)
     uq = {m.id: finite_scores(m.id, m(select(stats, m.requires)), cell.label) for m in cell.measures}
@@ -391,7 +408,7 @@ def score_cell(cell: GenerationCell, examples: list[dict], data: CellData, conte
         }
         for i, (e, g, c) in enumerate(zip(examples, gens, correct))
     ]
-    return CellResult(metrics, per_example, work=work_counts(data, samples, greedy, counts))
+    return CellResult(metrics, per_example, work=work_counts(data, samples, greedy, counts, generator))
 
 
 def finite_scores(measure: str, scores, label: str) -> np.ndarray:
@@ -406,7 +423,8 @@ def finite_scores(measure: str, scores, label: str) -> np.ndarray:
 
 
 def _graph_inputs(cell: GenerationCell, examples: list[dict], data: CellData, context: Context,
-                  samples: SampleData | None, greedy: CellData | None) -> tuple[dict, dict]:
+                  samples: SampleData | None, greedy: CellData | None,
+                  generator: Generator | None) -> tuple[dict, dict]:
     """The statistics graph's inputs for a cell and the keys of their content."""
     task = cell.task_run.task
     inputs = {"generations": data.generations, "examples": examples, "task": task,
@@ -420,15 +438,21 @@ def _graph_inputs(cell: GenerationCell, examples: list[dict], data: CellData, co
         inputs["samples"], keys_["samples"] = samples.samples, content_key(samples=samples.keys)
     if greedy is not None:
         inputs["greedy"], keys_["greedy"] = greedy.generations, content_key(generations=greedy.keys)
+    if generator is not None:
+        inputs["generator"], keys_["generator"] = generator, generator.key
     return inputs, keys_
 
 
-def work_counts(data: CellData, samples: SampleData | None, greedy: CellData | None, counts: Counter) -> dict[str, float]:
-    """What a cell cost: generations (answers, samples, greedy answers) and statistics found in
-    the cache or computed now, and the encoders' work for the statistics computed now."""
+def work_counts(data: CellData, samples: SampleData | None, greedy: CellData | None, counts: Counter,
+                generator: Generator | None = None) -> dict[str, float]:
+    """What a cell cost: generations (answers, samples, greedy answers, the statistics' own) and
+    statistics found in the cache or computed now, and the encoders' work for the statistics
+    computed now."""
     answers = [data] + ([greedy] if greedy is not None and greedy is not data else [])
     drawn = sum(len(d.generations) for d in answers) + (sum(len(s) for s in samples.samples) if samples else 0)
     generated = sum(d.generated for d in answers) + (samples.generated if samples else 0)
+    if generator is not None:
+        drawn, generated = drawn + generator.generated + generator.cached, generated + generator.generated
     metrics = {
         keys.cost("generations_cached"): float(drawn - generated),
         keys.cost("generations_computed"): float(generated),

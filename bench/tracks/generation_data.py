@@ -6,6 +6,8 @@ sample indices 1 … n with their own row seeds, from ``sample_decoder`` (the ce
 default). Every generation is cached under :func:`generation_key`, and only the missing ones are
 generated — in batches, each written to the cache as soon as it is done, so a killed sweep loses
 at most one batch; the samples of one prompt share one prefill (the backend's ``n_per_prompt``).
+Statistics that generate text of their own (perturbed questions, their responses) draw through
+a :class:`Generator`, cached the same way.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Sequence
 
 from entropy_bench.cache import content_key
 from entropy_bench.methods.decoders.base import Decoder
@@ -32,11 +34,13 @@ def row_seed(cell_seed: int, example_id: str, sample: int = 0) -> int:
 def generation_key(
     model_fingerprint: str, prompt: str, cell: "GenerationCell", example_id: str, sample: int = 0,
     large_fingerprint: str | None = None, legacy: bool = False, decoder: Decoder | None = None,
+    max_new_tokens: int | None = None, stop: Sequence[str] | None = None,
 ) -> str:
     """The cache key of one generation. It holds the batch size: a row's tokens do not depend on
     it, but its float statistics do, by up to ~1e-6 (padded batches run other matmul shapes), so
     runs at two batch sizes keep two entries. ``legacy``: the key of entropy-bench 0.1, without it.
-    ``decoder``: the decoder that draws it, if not the cell's (samples from a ``sample_decoder``)."""
+    ``decoder``, ``max_new_tokens``, ``stop``: those it is drawn with, if not the cell's (samples
+    from a ``sample_decoder``; a statistic's own generations, :class:`Generator`)."""
     large = {} if large_fingerprint is None else {"large_model": large_fingerprint}
     batch = {} if legacy else {"batch_size": cell.batch_size}
     return content_key(
@@ -46,8 +50,8 @@ def generation_key(
         prompt=prompt,
         decoder=(decoder or cell.decoder).id,
         seed=row_seed(cell.seed, example_id, sample),
-        max_new_tokens=cell.task_run.max_new_tokens,
-        stop=list(cell.task_run.task.stop),
+        max_new_tokens=cell.task_run.max_new_tokens if max_new_tokens is None else max_new_tokens,
+        stop=list(cell.task_run.task.stop if stop is None else stop),
     )
 
 
@@ -115,31 +119,100 @@ class SampleData:
 
 
 def cell_samples(cell: "GenerationCell", examples: list[dict], prompts: list[str], cache, lm, large_lm=None) -> SampleData:
-    """Every example's ``cell.n_samples`` samples (module docstring), from the cache where they are.
-
-    A prompt with any sample missing gets all n drawn again from one shared prefill (a row's
-    tokens do not depend on its batch, so the ones found are reproduced), and the missing ones
-    are stored. Batches hold ``batch_size // n`` prompts (at least one)."""
+    """Every example's ``cell.n_samples`` samples (module docstring), from the cache where they are
+    (:func:`draw_rows`); batches hold ``batch_size // n`` prompts (at least one)."""
     n, decoder = cell.n_samples, cell.sample_decoder or cell.decoder
     large = large_lm if decoder is cell.decoder else None
     large_fp = None if large is None else large.fingerprint
     ids = [e["id"] for e in examples]
     keys = [[generation_key(lm.fingerprint, p, cell, i, sample=k, large_fingerprint=large_fp, decoder=decoder)
              for k in range(1, n + 1)] for i, p in zip(ids, prompts)]
+    seeds = [[row_seed(cell.seed, i, k) for k in range(1, n + 1)] for i in ids]
+    found, generated = draw_rows(lm, cache, prompts, keys, seeds, decoder, per_batch=max(1, cell.batch_size // n),
+                                 max_new_tokens=cell.task_run.max_new_tokens, stop=cell.task_run.task.stop, large=large)
+    samples = [[_generation(r) for r in row] for row in found]
+    return SampleData(samples, keys, generated, sum(r.get("seconds", 0.0) for row in found for r in row))
+
+
+def draw_rows(lm, cache, prompts: list[str], keys: list[list[str]], seeds: list[list[int]], decoder: Decoder, *,
+              per_batch: int, max_new_tokens: int, stop: Sequence[str], large=None) -> tuple[list[list[dict]], int]:
+    """The records of ``len(keys[i])`` continuations of each prompt, from the cache where they are,
+    and how many the model generated now.
+
+    A prompt with any continuation missing gets all n drawn again from one shared prefill (a row's
+    tokens do not depend on its batch, so the ones found are reproduced), the missing ones stored
+    as soon as their batch of ``per_batch`` prompts is done."""
+    n = len(keys[0]) if keys else 0
     found = [[cache.get("generation", k) for k in row] for row in keys]
     missing = [i for i, row in enumerate(found) if any(r is None for r in row)]
-    per_batch = max(1, cell.batch_size // n)
     for start in range(0, len(missing), per_batch):
         idx = missing[start : start + per_batch]
         t0 = time.perf_counter()
-        gens = lm.generate([prompts[i] for i in idx], decoder, seeds=[row_seed(cell.seed, ids[i], k) for i in idx for k in range(1, n + 1)],
-                           max_new_tokens=cell.task_run.max_new_tokens, stop=cell.task_run.task.stop, large=large,
-                           n_per_prompt=n)
+        gens = lm.generate([prompts[i] for i in idx], decoder, seeds=[s for i in idx for s in seeds[i]],
+                           max_new_tokens=max_new_tokens, stop=stop, large=large, n_per_prompt=n)
         seconds = (time.perf_counter() - t0) / len(gens)
         for row, i in enumerate(idx):
             for k in range(n):
                 if found[i][k] is None:
                     found[i][k] = {**gens[row * n + k].to_dict(), "seconds": seconds}
                     cache.put("generation", keys[i][k], found[i][k])
-    samples = [[_generation(r) for r in row] for row in found]
-    return SampleData(samples, keys, n * len(missing), sum(r.get("seconds", 0.0) for row in found for r in row))
+    return found, n * len(missing)
+
+
+@dataclasses.dataclass
+class Generator:
+    """The statistics graph's input ``generator``: the cell's model and cache, for statistics that
+    generate text of their own (the perturbation steps: paraphrased questions and the responses
+    to them).
+
+    Each draw is cached under the :func:`generation_key` of its prompt, row, sample index and
+    settings (:func:`draw_rows`), so a killed sweep keeps all but the batch in flight, and a draw
+    is found again by every cell whose key it matches (a statistic that fixes its own decoder,
+    as the paraphraser does, shares its draws across the cells' decoders). ``generated`` and
+    ``cached`` count the generations made now and found; ``key`` is what the draws depend on
+    beyond their prompts, chained into the statistics' cache keys.
+    """
+
+    cell: "GenerationCell"
+    lm: Any
+    cache: Any
+    large_lm: Any = None
+    generated: int = 0
+    cached: int = 0
+
+    @property
+    def decoder(self) -> Decoder:
+        """The decoder of the cell's samples, which draws a statistic's responses."""
+        return self.cell.sample_decoder or self.cell.decoder
+
+    @property
+    def key(self) -> str:
+        large = self._large(self.decoder)
+        return content_key(model=self.lm.fingerprint, large_model=None if large is None else large.fingerprint,
+                           seed=self.cell.seed, batch_size=self.cell.batch_size, decoder=self.decoder.id,
+                           max_new_tokens=self.cell.task_run.max_new_tokens)
+
+    def _large(self, decoder: Decoder):
+        return self.large_lm if decoder is self.cell.decoder else None
+
+    def draw(self, prompts: list[str], rows: list[str], n: int, decoder: Decoder | None = None,
+             max_new_tokens: int | None = None, stop: Sequence[str] | None = None) -> list[list[Generation]]:
+        """``n`` continuations of each prompt, the k-th (k = 1 … n) seeded as sample k of row
+        ``rows[i]`` (:func:`row_seed`); drawn by :attr:`decoder` with the task's ``max_new_tokens``
+        and stop strings unless others are given. A row named by an example's id with the
+        example's own prompt gives exactly that example's samples."""
+        cell, decoder = self.cell, decoder or self.decoder
+        max_new_tokens = cell.task_run.max_new_tokens if max_new_tokens is None else max_new_tokens
+        stop = tuple(cell.task_run.task.stop if stop is None else stop)
+        large = self._large(decoder)
+        large_fp = None if large is None else large.fingerprint
+        keys = [[generation_key(self.lm.fingerprint, p, cell, row, sample=k, large_fingerprint=large_fp, decoder=decoder,
+                                max_new_tokens=max_new_tokens, stop=stop) for k in range(1, n + 1)]
+                for p, row in zip(prompts, rows)]
+        seeds = [[row_seed(cell.seed, row, k) for k in range(1, n + 1)] for row in rows]
+        found, generated = draw_rows(self.lm, self.cache, prompts, keys, seeds, decoder,
+                                     per_batch=max(1, cell.batch_size // n), max_new_tokens=max_new_tokens,
+                                     stop=stop, large=large)
+        self.generated += generated
+        self.cached += n * len(prompts) - generated
+        return [[_generation(r) for r in row] for row in found]

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Any, ClassVar, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 from scipy.special import entr
 
+from entropy_bench.calculators.question_embeddings import QuestionEmbeddings
+from entropy_bench.calculators.response_embeddings import ResponseEmbeddings
 from entropy_bench.methods.registry import UNCERTAINTY, require
 from entropy_bench.methods.uncertainty.base import UncertaintyMeasure
 from entropy_bench.methods.uncertainty.graph import score_examples
 from entropy_bench.methods.uncertainty.semantic_volume import unit_rows
+from entropy_bench.models.encoders import DEFAULT_EMBEDDING_MODEL
 
 SIMILARITIES = ("shifted_cos", "abs_cos")
 
@@ -81,11 +84,13 @@ class InvEntropy(UncertaintyMeasure):
 
     :func:`inv_entropy_score`: the more the responses fail to tell their inputs apart, the higher.
 
-    Reads the statistic ``perturbations``, per example a dict with ``input_embeddings`` [n, d]
-    (the original input and its paraphrases; the released package: 1 + 9) and
-    ``response_embeddings`` [n, r, d] (r responses to each; the package: 5), float tensors or
-    arrays. No calculator provides it yet, so a sweep naming this measure is refused when it is
-    expanded.
+    The perturbation steps are statistics: the question and ``n_perturbations`` paraphrases by
+    the cell's model (``Perturbations``; the released package: 1 + 9), ``n_responses`` responses
+    to each by the cell's sampler (``PerturbationResponses``; the package: 5), embedded by the
+    sentence-transformers ``model`` (``QuestionEmbeddings`` [n + 1, d], ``ResponseEmbeddings``
+    [n + 1, r, d]). Needs a task with a question to rewrite (``question_field``). GAAP, the
+    paper's genetic-algorithm perturbation, is not implemented: it draws its mutations from
+    WordNet, which no offline package provides here.
 
     Follows the released code (``evaluate.py``, ``process_csv``, lines 211-275, and the
     ``inventropy`` package's ``compute_inv_entropy_with_sampling``): ``px = row_normalize(simX)``,
@@ -101,20 +106,37 @@ class InvEntropy(UncertaintyMeasure):
     similarity: str = "shifted_cos"
     n_bootstrap: int = 10
     seed: int = 0
-    requires: ClassVar[frozenset[str]] = frozenset({"perturbations"})
+    n_perturbations: int = 9
+    n_responses: int = 5
+    model: str = DEFAULT_EMBEDDING_MODEL
 
     def __post_init__(self):
         require(self.similarity in SIMILARITIES, self.name, "similarity",
                 f"must be one of {', '.join(SIMILARITIES)}, got {self.similarity!r}")
         require(self.n_bootstrap >= 1, self.name, "n_bootstrap", f"must be at least 1, got {self.n_bootstrap}")
+        require(self.n_perturbations >= 1, self.name, "n_perturbations",
+                f"must be at least 1 paraphrase, got {self.n_perturbations}")
+        require(self.n_responses >= 1, self.name, "n_responses", f"must be at least 1, got {self.n_responses}")
+        require(bool(self.model), self.name, "model", "must name a sentence-embedding model")
 
-    def score_example(self, perturbation: Mapping[str, Any]) -> float:
-        x = np.asarray(perturbation["input_embeddings"], dtype=float)
-        y = np.asarray(perturbation["response_embeddings"], dtype=float)
+    @property
+    def _inputs(self) -> QuestionEmbeddings:
+        return QuestionEmbeddings(self.model, self.n_perturbations)
+
+    @property
+    def _responses(self) -> ResponseEmbeddings:
+        return ResponseEmbeddings(self.model, self.n_perturbations, self.n_responses)
+
+    @property
+    def requires(self) -> frozenset:  # type: ignore[override]
+        return frozenset({self._inputs, self._responses})
+
+    def score_example(self, pair: tuple[Any, Any]) -> float:
+        x, y = (np.asarray(e, dtype=float) for e in pair)
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             return float("nan")
         return inv_entropy_score(x, y, self.n_bootstrap, np.random.default_rng(self.seed), self.similarity)
 
     def __call__(self, stats: Mapping[Any, Any]) -> np.ndarray:
-        return score_examples(stats["perturbations"], self.score_example, self.id,
-                              "a non-finite embedding, or (abs_cos) a zero one")
+        pairs = list(zip(stats[self._inputs], stats[self._responses]))
+        return score_examples(pairs, self.score_example, self.id, "a non-finite embedding, or (abs_cos) a zero one")

@@ -8,7 +8,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from entropy_bench.calculators.embeddings import Embeddings
-from entropy_bench.methods.registry import UNCERTAINTY, InvalidParameterError, require
+from entropy_bench.calculators.question_embeddings import QuestionEmbeddings
+from entropy_bench.methods.registry import UNCERTAINTY, require
 from entropy_bench.methods.uncertainty.base import UncertaintyMeasure
 from entropy_bench.methods.uncertainty.graph import score_examples
 from entropy_bench.models.encoders import DEFAULT_EMBEDDING_MODEL
@@ -61,38 +62,63 @@ def semantic_volume_score(embeddings: np.ndarray, n_components: int | None, eps:
 )
 @dataclasses.dataclass(frozen=True)
 class SemanticVolume(UncertaintyMeasure):
-    """Log-determinant of the Gram matrix of the samples' unit embeddings.
+    """Log-determinant of the Gram matrix of unit embeddings of an example's perturbations.
 
     :func:`semantic_volume_score`: dispersed meanings span a larger volume → high uncertainty.
 
     ``source``: ``responses`` (internal uncertainty: the embeddings of an example's samples, the
-    ``Embeddings(model)`` statistic) or ``queries`` (external uncertainty: embeddings of perturbed
-    queries — not provided yet, so refused). ``n_components``: PCA dimension (None: no PCA);
-    ``eps``: the ridge ε. Not in LM-Polygraph.
+    ``Embeddings(model)`` statistic) or ``queries`` (external uncertainty: the embeddings of the
+    question and ``n_perturbations`` perturbations of it by the cell's model, the
+    ``QuestionEmbeddings(model, n)`` statistic — the paraphrases Inv-Entropy also reads, so the
+    two share them; the paper prompts an LLM to perturb the query, and its own prompt is not
+    reproduced). ``n_perturbations``: required with ``queries`` (the paper's experiments: 20),
+    refused with ``responses`` (its n is the sweep's ``n_samples``). ``n_components``: PCA
+    dimension (None: no PCA); ``eps``: the ridge ε. Not in LM-Polygraph.
     """
 
     source: str = "responses"
     model: str = DEFAULT_EMBEDDING_MODEL
     n_components: int | None = None
     eps: float = 1e-10
+    n_perturbations: int | None = None
 
     def __post_init__(self):
         require(self.source in SOURCES, self.name, "source",
                 f"must be one of {', '.join(SOURCES)}, got {self.source!r}")
         if self.source == "queries":
-            raise InvalidParameterError(self.name, "source", "perturbed queries are not provided yet; use 'responses'")
+            require(self.n_perturbations is not None and self.n_perturbations >= 1, self.name, "n_perturbations",
+                    f"must be a positive number of perturbed queries with source=queries (the paper: 20), "
+                    f"got {self.n_perturbations}")
+        else:
+            require(self.n_perturbations is None, self.name, "n_perturbations",
+                    "applies to source=queries only; the responses are the sweep's n_samples samples")
         require(self.n_components is None or self.n_components >= 1, self.name, "n_components",
                 f"must be a positive number of principal components or None, got {self.n_components}")
         require(self.eps > 0, self.name, "eps", f"must be positive, got {self.eps}")
         require(bool(self.model), self.name, "model", "must name a sentence-embedding model")
 
     @property
+    def params(self) -> dict[str, Any]:
+        """The id's parameters: ``n_perturbations`` only where it applies (source=queries), so
+        that the ids of the responses variant stay those of the sweeps already run."""
+        params = super().params
+        if self.n_perturbations is None:
+            del params["n_perturbations"]
+        return params
+
+    @property
+    def _embeddings(self) -> Embeddings | QuestionEmbeddings:
+        if self.source == "queries":
+            return QuestionEmbeddings(self.model, self.n_perturbations)
+        return Embeddings(self.model)
+
+    @property
     def requires(self) -> frozenset:  # type: ignore[override]
-        return frozenset({Embeddings(self.model)})
+        return frozenset({self._embeddings})
 
     def __call__(self, stats: Mapping[Any, Any]) -> np.ndarray:
         def score(embeddings: Any) -> float:
             e = np.asarray(embeddings, dtype=float)
             return semantic_volume_score(e, self.n_components, self.eps) if np.isfinite(e).all() else float("nan")
 
-        return score_examples(stats[Embeddings(self.model)], score, self.id, "an embedding has non-finite entries")
+        return score_examples(stats[self._embeddings], score, self.id, "an embedding has non-finite entries")

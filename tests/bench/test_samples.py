@@ -107,3 +107,31 @@ def test_adding_measures_to_a_sampled_sweep_makes_no_model_call(sampled):
         assert metrics["rescore/cost/statistics_computed"] == 0  # token_nll was cached by the first run
         assert metrics["rescore/cost/statistics_cached"] == 1
         assert metrics["test/uq/g_nll/mean"] == sampled["first"][decoder]["test/uq/g_nll/mean"]
+
+
+def test_pmi_and_eigen_score_run_in_a_sweep_and_pmi_equals_a_recomputation(tiny_model_dir, tmp_path):
+    """The two measures that re-read text with the model, end to end; PMI of the greedy cell
+    recomputed from its cached answers with one unpadded forward pass each."""
+    import torch
+
+    from entropy_bench.methods.uncertainty.pointwise_mutual_information import mean_pmi_uncertainty
+    from entropy_bench.tracks.generation_data import generation_key
+
+    uri, cache = f"sqlite:///{tmp_path / 'mlruns.db'}", tmp_path / "cache"
+    spec = tiny_sweep(tiny_model_dir, limit=3, n_samples=2, uncertainty=["pointwise_mutual_information", "eigen_score"])
+    run_sweep(sweep.parse(spec), tracking_uri=uri, cache_dir=cache, progress=False)
+    metrics = child_metrics(uri)
+    for decoder in metrics.values():
+        means = [v for k, v in decoder.items() if k.startswith("test/uq/") and k.endswith("/mean")]
+        assert len(means) == 2 and all(np.isfinite(means))
+    lm = load_model(str(tiny_model_dir))
+    cell = next(c for c in sweep.plan(sweep.parse(spec)).cells if c.decoder.name == "greedy")
+    task = cell.task_run.task
+    scores = []
+    for e in task.load(cell.task_run.split, cell.task_run.limit):
+        record = Cache(cache).get("generation", generation_key(lm.fingerprint, task.prompt(e), cell, e["id"]))
+        with torch.no_grad():
+            logp = lm.model(torch.tensor([record["token_ids"]])).logits[0].double().log_softmax(-1)
+        unconditional = [float("nan")] + [float(logp[t - 1, tok]) for t, tok in enumerate(record["token_ids"]) if t]
+        scores.append(mean_pmi_uncertainty(record["logprob"], unconditional))
+    assert metrics["greedy"]["test/uq/pointwise_mutual_information/mean"] == pytest.approx(np.mean(scores), abs=1e-4)

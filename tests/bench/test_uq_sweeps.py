@@ -34,6 +34,15 @@ def test_uq_arithmetic_validates_offline():
     assert not any(REAL_NLI in m.id for m in plan.cells[0].measures)  # every measure runs offline
 
 
+def one_perturbation(measure):
+    """A perturbation measure with 1 paraphrase and 1 response: the same code path, a fraction of
+    the sweep's 9 × 5 extra GSM8K generations a question."""
+    entry = {"name": measure} if isinstance(measure, str) else dict(measure)
+    if entry["name"] == "inv_entropy":
+        return {**entry, "n_perturbations": 1, "n_responses": 1}
+    return {**entry, "n_perturbations": 1} if entry.get("source") == "queries" else measure
+
+
 @pytest.mark.skipif(not os.environ.get("BENCH_DATA_DIR"), reason="GSM8K needs $BENCH_DATA_DIR offline")
 def test_uq_gsm8k_runs_on_two_questions(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_DATA_DIR", str(Path(os.environ["BENCH_DATA_DIR"]).resolve()))
@@ -41,6 +50,7 @@ def test_uq_gsm8k_runs_on_two_questions(tmp_path, monkeypatch):
     nli = str(build_tiny_nli_model(tmp_path / "tiny-nli"))
     spec = yaml.safe_load(yaml.safe_dump(shipped("uq-gsm8k")).replace(REAL_NLI, nli))
     spec["tasks"] = [dict(spec["tasks"][0], limit=2, max_new_tokens=24)]
+    spec["uncertainty"] = [one_perturbation(m) for m in spec["uncertainty"]]
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
     result = run_sweep(sweep.parse(spec), tracking_uri=uri, cache_dir=tmp_path / "cache", progress=False)
     assert result.cells == 13

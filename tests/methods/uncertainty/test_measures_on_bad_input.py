@@ -19,8 +19,7 @@ from entropy_bench.stats import compute, plan, select
 from entropy_bench.tasks.base import TASKS
 from entropy_bench.tracks.generation import finite_scores
 
-INPUTS = ("generations", "examples", "task", "encoders", "greedy", "samples")
-NEEDS_PERTURBATIONS = {"inv_entropy"}
+INPUTS = ("generations", "examples", "task", "encoders", "greedy", "samples", "generator")
 
 
 class FakeEncoders:
@@ -54,18 +53,39 @@ CASES = {
 }
 
 
+class FakeGenerator:
+    """Stands in for the track's ``generator``: every draw is the next of the case's samples, in turn
+    (perturbed questions and their responses as degenerate as the samples); forward passes (PMI,
+    EigenScore) run the tiny model over the cases' token ids."""
+
+    def __init__(self, samples: list[Generation], lm):
+        self.samples, self.lm = samples, lm
+
+    def draw(self, prompts, rows, n, **settings):
+        return [[self.samples[(i * n + k) % len(self.samples)] for k in range(n)] for i in range(len(prompts))]
+
+
+@pytest.fixture(scope="module")
+def lm(tiny_model_dir):
+    from entropy_bench.models.hf import load_model
+
+    return load_model(str(tiny_model_dir))
+
+
 def measures():
-    return [n for n in UNCERTAINTY.names() if n not in NEEDS_PERTURBATIONS]
+    """Every measure by its defaults, and the external Semantic Volume (which has no defaults)."""
+    return [UNCERTAINTY.build(n) for n in UNCERTAINTY.names()] + [
+        UNCERTAINTY.build("semantic_volume", source="queries", n_perturbations=3)]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-@pytest.mark.parametrize("name", measures())
-def test_no_crash_and_no_silent_nan(name, case, tmp_path):
-    measure = UNCERTAINTY.build(name)
+@pytest.mark.parametrize("measure", measures(), ids=lambda m: m.id)
+def test_no_crash_and_no_silent_nan(measure, case, tmp_path, lm):
     samples = CASES[case]
     answer = samples[0]
     inputs = {"generations": [answer, generation("5", [-0.1])], "greedy": [answer, generation("5", [-0.1])],
-              "examples": [{"id": "a"}, {"id": "b"}], "task": TASKS.build("arithmetic"),
+              "examples": [{"id": "a", "expression": "1 + 2"}, {"id": "b", "expression": "3 - 1"}],
+              "task": TASKS.build("arithmetic"), "generator": FakeGenerator(samples, lm),
               "encoders": FakeEncoders(), "samples": [samples, [generation("5", [-0.1]), generation("6", [-0.2])]]}
     calculators = plan(measure.requires, INPUTS)
     keys = {k: f"{case}/{k}" for k in INPUTS}

@@ -11,6 +11,8 @@ import pytest
 import torch
 
 from entropy_bench.calculators.embeddings import Embeddings
+from entropy_bench.calculators.question_embeddings import QuestionEmbeddings
+from entropy_bench.calculators.response_embeddings import ResponseEmbeddings
 from entropy_bench.methods.registry import UNCERTAINTY, InvalidParameterError
 from entropy_bench.methods.uncertainty.inv_entropy import (
     InvEntropy,
@@ -104,6 +106,15 @@ def test_semantic_volume_measure_reads_the_embeddings(no_warnings):
     assert UNCERTAINTY.build("semantic_volume", n_components=4).n_components == 4
 
 
+def test_external_semantic_volume_reads_the_perturbed_questions(no_warnings):
+    m = SemanticVolume(source="queries", n_perturbations=2)
+    assert m.requires == {QuestionEmbeddings(MODEL, 2)}
+    assert m.id == f"semantic_volume(eps=1e-10,model={MODEL},n_components=None,n_perturbations=2,source=queries)"
+    same = torch.ones(3, 4)  # the question and 2 perturbations that mean the same: rank 1
+    stats = {QuestionEmbeddings(MODEL, 2): [torch.eye(3, 4), same]}
+    assert m(stats) == pytest.approx([0.0, math.log(3 + EPS) + 2 * math.log(EPS)], abs=1e-9)
+
+
 def test_semantic_volume_of_a_non_finite_embedding_is_nan_with_a_warning():
     bad = torch.tensor([[1.0, float("nan")], [0.0, 1.0]])
     with pytest.warns(RuntimeWarning, match=r"semantic_volume\(.*1 of 2 examples: an embedding has non-finite"):
@@ -112,7 +123,9 @@ def test_semantic_volume_of_a_non_finite_embedding_is_nan_with_a_warning():
 
 
 @pytest.mark.parametrize(("params", "field", "message"), [
-    ({"source": "queries"}, "source", "perturbed queries are not provided yet"),
+    ({"source": "queries"}, "n_perturbations", "with source=queries"),
+    ({"source": "queries", "n_perturbations": 0}, "n_perturbations", "positive"),
+    ({"n_perturbations": 20}, "n_perturbations", "applies to source=queries only"),
     ({"source": "answers"}, "source", "must be one of"),
     ({"n_components": 0}, "n_components", "positive"),
     ({"eps": 0.0}, "eps", "positive"),
@@ -193,9 +206,9 @@ def test_inv_entropy_matches_the_reference_code_with_abs_cos():
 
 def test_inv_entropy_is_reproducible_from_its_seed():
     rng = np.random.default_rng(5)
-    perturbation = {"input_embeddings": torch.tensor(rng.normal(size=(10, 8)), dtype=torch.float32),
-                    "response_embeddings": torch.tensor(rng.normal(size=(10, 5, 8)), dtype=torch.float32)}
-    stats = {"perturbations": [perturbation, perturbation]}
+    x = torch.tensor(rng.normal(size=(10, 8)), dtype=torch.float32)
+    y = torch.tensor(rng.normal(size=(10, 5, 8)), dtype=torch.float32)
+    stats = stats_of([x, x], [y, y])
     first = InvEntropy(seed=3)(stats)
     assert np.array_equal(first, InvEntropy(seed=3)(stats))
     assert first[0] == first[1]  # one Generator per example: a score depends on its example and the seed only
@@ -210,21 +223,29 @@ def test_response_choices():
     assert response_choices(3, 1, 10, rng).tolist() == [[0, 0, 0]]
 
 
+def stats_of(inputs: list, responses: list, n: int = 9, r: int = 5) -> dict:
+    """The statistics InvEntropy(n_perturbations=n, n_responses=r) reads."""
+    return {QuestionEmbeddings(MODEL, n): inputs, ResponseEmbeddings(MODEL, n, r): responses}
+
+
+def test_inv_entropy_reads_the_perturbation_embeddings(no_warnings):
+    m = InvEntropy(n_perturbations=3, n_responses=2)
+    assert m.requires == {QuestionEmbeddings(MODEL, 3), ResponseEmbeddings(MODEL, 3, 2)}
+    assert m.id == (f"inv_entropy(model={MODEL},n_bootstrap=10,n_perturbations=3,n_responses=2,seed=0,"
+                    "similarity=shifted_cos)")
+
+
 def test_inv_entropy_degenerate_inputs(no_warnings):
     m = InvEntropy()
-    assert m.requires == {"perturbations"}
-    assert m.id == "inv_entropy(n_bootstrap=10,seed=0,similarity=shifted_cos)"
-    single = {"input_embeddings": np.ones((1, 3)), "response_embeddings": np.ones((1, 2, 3))}
-    same = {"input_embeddings": np.ones((4, 3)), "response_embeddings": np.ones((4, 5, 3))}
     # one input: p = 1, H = 0. All identical: P_x = P_y = J/n, p_i = 1/n, H = log n.
-    assert m({"perturbations": [single, same]}) == pytest.approx([0.0, math.log(4)], abs=1e-12)
+    stats = stats_of([np.ones((1, 3)), np.ones((4, 3))], [np.ones((1, 2, 3)), np.ones((4, 5, 3))])
+    assert m(stats) == pytest.approx([0.0, math.log(4)], abs=1e-12)
 
 
 def test_inv_entropy_undefined_cases_are_nan_with_one_warning():
-    zero = {"input_embeddings": np.zeros((2, 3)), "response_embeddings": np.ones((2, 2, 3))}
-    nan = {"input_embeddings": np.full((2, 3), np.nan), "response_embeddings": np.ones((2, 2, 3))}
+    stats = stats_of([np.zeros((2, 3)), np.full((2, 3), np.nan)], [np.ones((2, 2, 3))] * 2)
     with pytest.warns(RuntimeWarning, match=r"inv_entropy\(.*2 of 2 examples") as record:
-        out = InvEntropy(similarity="abs_cos")({"perturbations": [zero, nan]})
+        out = InvEntropy(similarity="abs_cos")(stats)
     assert len(record) == 1 and np.isnan(out).all()
     with pytest.raises(ValueError, match=r"inputs \[n, d\] and responses \[n, r, d\]"):
         inv_entropy_score(np.ones((3, 2)), np.ones((2, 2, 2)), 4, np.random.default_rng(0))
@@ -233,6 +254,9 @@ def test_inv_entropy_undefined_cases_are_nan_with_one_warning():
 @pytest.mark.parametrize(("params", "field"), [
     ({"similarity": "cos"}, "similarity"),
     ({"n_bootstrap": 0}, "n_bootstrap"),
+    ({"n_perturbations": 0}, "n_perturbations"),
+    ({"n_responses": 0}, "n_responses"),
+    ({"model": ""}, "model"),
 ])
 def test_inv_entropy_refuses_bad_parameters(params, field):
     with pytest.raises(InvalidParameterError) as err:
