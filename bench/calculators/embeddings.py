@@ -23,6 +23,10 @@ class Embeddings(StatCalculator):
     requires: ClassVar[frozenset[str]] = frozenset({"samples", "encoders"})
 
     def compute(self, inputs: Mapping[Any, Any]) -> list:
-        texts = [[g.text for g in row] for row in inputs["samples"]]
-        flat = inputs["encoders"].embed(self.model, [t for row in texts for t in row])
-        return list(flat.split([len(row) for row in texts])) if texts else []
+        return embed_rows(inputs["encoders"], self.model, [[g.text for g in row] for row in inputs["samples"]])
+
+
+def embed_rows(encoders: Any, model: str, rows: list[list[str]]) -> list:
+    """Per row of texts, a tensor [len(row), d] of their embeddings, from one call of the encoder."""
+    flat = encoders.embed(model, [t for row in rows for t in row])
+    return list(flat.split([len(row) for row in rows])) if rows else []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
+from entropy_bench.calculators.embeddings import embed_rows
 from entropy_bench.calculators.perturbations import Perturbations
 from entropy_bench.models.encoders import DEFAULT_EMBEDDING_MODEL
 from entropy_bench.stats import STATISTICS, StatCalculator
@@ -28,6 +29,4 @@ class QuestionEmbeddings(StatCalculator):
         return frozenset({Perturbations(self.n), "encoders"})
 
     def compute(self, inputs: Mapping[Any, Any]) -> list:
-        questions = inputs[Perturbations(self.n)]
-        flat = inputs["encoders"].embed(self.model, [q for row in questions for q in row])
-        return list(flat.split([len(row) for row in questions])) if questions else []
+        return embed_rows(inputs["encoders"], self.model, inputs[Perturbations(self.n)])

@@ -119,19 +119,13 @@ class SampleData:
 
 
 def cell_samples(cell: "GenerationCell", examples: list[dict], prompts: list[str], cache, lm, large_lm=None) -> SampleData:
-    """Every example's ``cell.n_samples`` samples (module docstring), from the cache where they are
-    (:func:`draw_rows`); batches hold ``batch_size // n`` prompts (at least one)."""
-    n, decoder = cell.n_samples, cell.sample_decoder or cell.decoder
-    large = large_lm if decoder is cell.decoder else None
-    large_fp = None if large is None else large.fingerprint
-    ids = [e["id"] for e in examples]
-    keys = [[generation_key(lm.fingerprint, p, cell, i, sample=k, large_fingerprint=large_fp, decoder=decoder)
-             for k in range(1, n + 1)] for i, p in zip(ids, prompts)]
-    seeds = [[row_seed(cell.seed, i, k) for k in range(1, n + 1)] for i in ids]
-    found, generated = draw_rows(lm, cache, prompts, keys, seeds, decoder, per_batch=max(1, cell.batch_size // n),
-                                 max_new_tokens=cell.task_run.max_new_tokens, stop=cell.task_run.task.stop, large=large)
+    """Every example's ``cell.n_samples`` samples (module docstring), from the cache where they are:
+    samples 1 … n of the example's own row, drawn by a :class:`Generator` with the cell's sample
+    decoder; batches hold ``batch_size // n`` prompts (at least one)."""
+    generator = Generator(cell, lm, cache, large_lm)
+    found, keys = generator.records(prompts, [e["id"] for e in examples], cell.n_samples)
     samples = [[_generation(r) for r in row] for row in found]
-    return SampleData(samples, keys, generated, sum(r.get("seconds", 0.0) for row in found for r in row))
+    return SampleData(samples, keys, generator.generated, sum(r.get("seconds", 0.0) for row in found for r in row))
 
 
 def draw_rows(lm, cache, prompts: list[str], keys: list[list[str]], seeds: list[list[int]], decoder: Decoder, *,
@@ -201,6 +195,13 @@ class Generator:
         ``rows[i]`` (:func:`row_seed`); drawn by :attr:`decoder` with the task's ``max_new_tokens``
         and stop strings unless others are given. A row named by an example's id with the
         example's own prompt gives exactly that example's samples."""
+        found, _ = self.records(prompts, rows, n, decoder, max_new_tokens, stop)
+        return [[_generation(r) for r in row] for row in found]
+
+    def records(self, prompts: list[str], rows: list[str], n: int, decoder: Decoder | None = None,
+                max_new_tokens: int | None = None, stop: Sequence[str] | None = None,
+                ) -> tuple[list[list[dict]], list[list[str]]]:
+        """:meth:`draw`'s cached records (with the seconds each took) and their cache keys."""
         cell, decoder = self.cell, decoder or self.decoder
         max_new_tokens = cell.task_run.max_new_tokens if max_new_tokens is None else max_new_tokens
         stop = tuple(cell.task_run.task.stop if stop is None else stop)
@@ -215,4 +216,4 @@ class Generator:
                                      stop=stop, large=large)
         self.generated += generated
         self.cached += n * len(prompts) - generated
-        return [[_generation(r) for r in row] for row in found]
+        return found, keys
