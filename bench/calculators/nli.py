@@ -5,8 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, Mapping
 
-import torch
-
+from entropy_bench.calculators.distinct_pairs import score_distinct_pairs
 from entropy_bench.models.encoders import DEFAULT_NLI_MODEL
 from entropy_bench.stats import STATISTICS, StatCalculator
 
@@ -21,23 +20,12 @@ class NLIProbs(StatCalculator):
     """Per example, a float32 tensor [n, n, 3]: P(entailment, neutral, contradiction) of the
     ``model`` with sample i as premise and sample j as hypothesis.
 
-    Samples often repeat: only the ordered pairs of *distinct* texts (a text with itself
-    included, as LM-Polygraph does) go to the model, all examples' pairs in one batched call,
-    and the matrix is expanded back to the samples."""
+    Only the ordered pairs of distinct texts go to the model, all examples' pairs in one
+    batched call (:func:`score_distinct_pairs`)."""
 
     model: str = DEFAULT_NLI_MODEL
     requires: ClassVar[frozenset[str]] = frozenset({"samples", "encoders"})
 
     def compute(self, inputs: Mapping[Any, Any]) -> list:
         rows = [[g.text for g in row] for row in inputs["samples"]]
-        distinct = [sorted(set(texts)) for texts in rows]
-        pairs = [(a, b) for texts in distinct for a in texts for b in texts]
-        probs = inputs["encoders"].nli(self.model, pairs) if pairs else torch.zeros(0, 3)
-        out, start = [], 0
-        for texts, unique in zip(rows, distinct):
-            k = len(unique)
-            block = probs[start : start + k * k].view(k, k, 3)
-            start += k * k
-            index = torch.tensor([unique.index(t) for t in texts], dtype=torch.long)
-            out.append(block[index][:, index])
-        return out
+        return score_distinct_pairs(rows, lambda pairs: inputs["encoders"].nli(self.model, pairs))

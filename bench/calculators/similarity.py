@@ -7,14 +7,16 @@ from typing import Any, Mapping
 
 import torch
 
+from entropy_bench.calculators.distinct_pairs import score_distinct_pairs
 from entropy_bench.calculators.embeddings import Embeddings
 from entropy_bench.calculators.nli import NLIProbs
 from entropy_bench.methods.registry import require
-from entropy_bench.models.encoders import DEFAULT_EMBEDDING_MODEL, DEFAULT_NLI_MODEL
+from entropy_bench.models.encoders import DEFAULT_CROSS_ENCODER, DEFAULT_EMBEDDING_MODEL, DEFAULT_NLI_MODEL
 from entropy_bench.stats import STATISTICS, StatCalculator
 
 LEXICAL = ("jaccard", "rouge_l")
-MODEL_DEFAULTS = {"cosine": DEFAULT_EMBEDDING_MODEL, "nli_entail": DEFAULT_NLI_MODEL, "nli_contra": DEFAULT_NLI_MODEL}
+MODEL_DEFAULTS = {"cosine": DEFAULT_EMBEDDING_MODEL, "nli_entail": DEFAULT_NLI_MODEL, "nli_contra": DEFAULT_NLI_MODEL,
+                  "cross_encoder": DEFAULT_CROSS_ENCODER}
 KINDS = LEXICAL + tuple(MODEL_DEFAULTS)
 
 
@@ -34,9 +36,12 @@ class Similarity(StatCalculator):
       ``LexicalSimilarity(rougeL)``), 1 on the diagonal;
     - ``cosine``: cosine of the sentence embeddings of ``model``;
     - ``nli_entail``: P(entailment | premise s_i, hypothesis s_j) of the NLI ``model``;
-    - ``nli_contra``: 1 − P(contradiction | s_i, s_j).
+    - ``nli_contra``: 1 − P(contradiction | s_i, s_j);
+    - ``cross_encoder``: the score of the cross-encoder ``model`` reading (s_i, s_j) together
+      (LM-Polygraph's ``CrossEncoderSimilarityMatrixCalculator``: every ordered pair of distinct
+      texts, :func:`score_distinct_pairs`, the diagonal included).
 
-    The NLI kinds are not symmetric; measures that need a symmetric graph symmetrise it.
+    The NLI and cross-encoder kinds are not symmetric; measures that need a symmetric graph symmetrise it.
     ``model`` is empty for the lexical kinds and defaults to the kind's model otherwise.
     """
 
@@ -56,6 +61,8 @@ class Similarity(StatCalculator):
             return frozenset({Embeddings(self.model)})
         if self.kind in ("nli_entail", "nli_contra"):
             return frozenset({NLIProbs(self.model)})
+        if self.kind == "cross_encoder":
+            return frozenset({"samples", "encoders"})
         return frozenset({"samples"})
 
     def compute(self, inputs: Mapping[Any, Any]) -> list:
@@ -65,6 +72,9 @@ class Similarity(StatCalculator):
             return [p[..., 0].double() for p in inputs[NLIProbs(self.model)]]
         if self.kind == "nli_contra":
             return [1 - p[..., 2].double() for p in inputs[NLIProbs(self.model)]]
+        if self.kind == "cross_encoder":
+            rows = [[g.text for g in row] for row in inputs["samples"]]
+            return score_distinct_pairs(rows, lambda pairs: inputs["encoders"].cross_encode(self.model, pairs))
         pair = jaccard if self.kind == "jaccard" else _rouge_l()
         return [_matrix([g.text for g in row], pair) for row in inputs["samples"]]
 

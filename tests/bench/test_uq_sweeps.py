@@ -1,7 +1,9 @@
 """The shipped uncertainty sweeps: uq-arithmetic validates offline; uq-gsm8k runs end to end on 2
 questions with the real default model, its NLI-based measures on a tiny randomly initialised
 MNLI-style classifier — the same code path as ``microsoft/deberta-large-mnli`` (no NLI model
-ships offline), so the scores of those measures are meaningless here, their plumbing is not."""
+ships offline) — and its SAR measures on a tiny random one-output cross-encoder in place of
+``cross-encoder/stsb-roberta-large``, so the scores of those measures are meaningless here,
+their plumbing is not."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from nli_fixtures import build_tiny_nli_model
 
 pytestmark = pytest.mark.slow
 REAL_NLI = "microsoft/deberta-large-mnli"
+REAL_CROSS_ENCODER = "cross-encoder/stsb-roberta-large"
 
 
 def shipped(name: str) -> dict:
@@ -48,7 +51,9 @@ def test_uq_gsm8k_runs_on_two_questions(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_DATA_DIR", str(Path(os.environ["BENCH_DATA_DIR"]).resolve()))
     monkeypatch.chdir(tmp_path)  # MLflow's artifact root
     nli = str(build_tiny_nli_model(tmp_path / "tiny-nli"))
-    spec = yaml.safe_load(yaml.safe_dump(shipped("uq-gsm8k")).replace(REAL_NLI, nli))
+    cross_encoder = str(build_tiny_nli_model(tmp_path / "tiny-cross-encoder", id2label={0: "LABEL_0"}))
+    text = yaml.safe_dump(shipped("uq-gsm8k")).replace(REAL_NLI, nli).replace(REAL_CROSS_ENCODER, cross_encoder)
+    spec = yaml.safe_load(text)
     spec["tasks"] = [dict(spec["tasks"][0], limit=2, max_new_tokens=24)]
     spec["uncertainty"] = [one_perturbation(m) for m in spec["uncertainty"]]
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
@@ -59,6 +64,8 @@ def test_uq_gsm8k_runs_on_two_questions(tmp_path, monkeypatch):
     assert len(measures) == len(spec["uncertainty"]) and len(examples) == 13 * 2
     nli_measures = [m for m in measures if nli in m]
     assert len(nli_measures) == 7 and np.isfinite(examples[nli_measures].to_numpy()).all()
+    sar_measures = [m for m in measures if cross_encoder in m]
+    assert len(sar_measures) == 2 and np.isfinite(examples[sar_measures].to_numpy()).all()
     ranking = rank_measures(examples, n_resamples=20)
     assert len(ranking) == 13 * len(measures)
     assert set(temperature_sensitivity(examples, n_resamples=20)["family"]) == {

@@ -23,7 +23,7 @@ INPUTS = ("generations", "examples", "task", "encoders", "greedy", "samples", "g
 
 
 class FakeEncoders:
-    """Deterministic embeddings (a hash of the text) and NLI probabilities, no model."""
+    """Deterministic embeddings (a hash of the text), NLI probabilities and cross-encoder scores, no model."""
 
     def __init__(self):
         self.calls = Counter()
@@ -35,6 +35,9 @@ class FakeEncoders:
     def nli(self, model, pairs):
         probs = torch.tensor([[0.8, 0.1, 0.1] if a == b else [0.2, 0.3, 0.5] for a, b in pairs])
         return probs.reshape(-1, 3)
+
+    def cross_encode(self, model, pairs):
+        return torch.tensor([1.0 if a == b else 0.3 for a, b in pairs], dtype=torch.float64)
 
 
 def generation(text: str, logprob: list[float]) -> Generation:
@@ -75,7 +78,8 @@ def lm(tiny_model_dir):
 def measures():
     """Every measure by its defaults, and the external Semantic Volume (which has no defaults)."""
     return [UNCERTAINTY.build(n) for n in UNCERTAINTY.names()] + [
-        UNCERTAINTY.build("semantic_volume", source="queries", n_perturbations=3)]
+        UNCERTAINTY.build("semantic_volume", source="queries", n_perturbations=3),
+        UNCERTAINTY.build("sar", similarity="cosine")]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
