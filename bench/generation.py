@@ -146,11 +146,11 @@ class _Incremental:
             input_ids=ids[:, self.seen :],
             attention_mask=attention,
             position_ids=positions[:, self.seen :],
-            past_key_values=self.past,
             use_cache=True,
             logits_to_keep=1,
+            **{self.lm.cache_field: self.past},
         )
-        self.past, self.seen = out.past_key_values, ids.shape[1]
+        self.past, self.seen = getattr(out, self.lm.cache_field), ids.shape[1]
         logits = out.logits[:, -1, :].float()
         if self.rows is None:
             return logits

@@ -18,7 +18,9 @@ exist fails before anything runs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +67,15 @@ class LanguageModel:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    @functools.cached_property
+    def cache_field(self) -> str:
+        """The name of the KV cache in the model's forward and in its output: ``cache`` where
+        transformers has renamed it (5.2x, which warns on ``past_key_values``), else
+        ``past_key_values``."""
+        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+
     def __call__(self, **inputs):
+        """One forward pass, counted, without autograd; pass the KV cache as ``cache_field``."""
         self.forward_calls += 1
         with torch.inference_mode():
             return self.model(**inputs)

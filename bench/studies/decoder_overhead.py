@@ -170,14 +170,14 @@ def run_decoder_overhead(
     with torch.inference_mode():
         prefill = lm.model(input_ids=ids, use_cache=True)
         real = prefill.logits[:, -1, :].float()
-        cache = prefill.past_key_values
+        cache = getattr(prefill, lm.cache_field)
         step_ids = real.argmax(dim=-1, keepdim=True)
         families = row_families(real)
         decoders = benchmark_decoders(real)
         warpers = {d.name: w for d in decoders if (w := transformers_warper(d, real.device)) is not None}
 
         def forward():
-            lm.model(input_ids=step_ids, past_key_values=cache, use_cache=True)
+            lm.model(input_ids=step_ids, use_cache=True, **{lm.cache_field: cache})
             cache.crop(-1)  # back to `context` tokens
 
         def decoder_step(d: Decoder, z: torch.Tensor):
