@@ -196,7 +196,7 @@ def run(
 
     _quiet_mlflow()
     from entropy_bench.runner import run_sweep
-    from entropy_bench.tables import load_examples, render, summarise
+    from entropy_bench.tables import load_examples, render, summarise, terminal_view
 
     result = run_sweep(plan, tracking_uri=tracking_uri, cache_dir=cache_dir, progress=progress, out_dir=out_dir)
     rescored = f", {result.rescored} rescored" if result.rescored else ""
@@ -211,7 +211,10 @@ def run(
         (out_dir / "table.md").write_text(render(summary, "md") + "\n")
         (out_dir / "table.csv").write_text(render(summary, "csv"))
         typer.echo(f"table and figures written to {out_dir}", err=True)
-    typer.echo(render(summary, table_format))
+    shown, left_out = terminal_view(summary) if table_format != "csv" else (summary, [])
+    typer.echo(render(shown, table_format))
+    if left_out:
+        typer.echo(f"({', '.join(left_out)}: `bench table {spec.name}`)", err=True)
 
 
 @_command()

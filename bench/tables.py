@@ -11,6 +11,7 @@ columns (``<m>``, ``<m>_ci_low``, ``<m>_ci_high``; names from ``bench/metrics/ke
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import tempfile
@@ -18,10 +19,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from entropy_bench.methods.registry import method_id, split_method_id
+from entropy_bench.metrics import keys
 from entropy_bench.tracking import CELL_TAG, LAYOUT_TAG, TRACK_TAG, resolve_tracking_uri
 
 FORMATS = ("md", "html", "csv", "latex")
 HIDDEN = ("seeds",)  # summary columns kept in CSV but not shown in rendered tables
+TERMINAL_LEFT_OUT = (keys.MEAN_ENTROPY, keys.MEAN_WARPED_ENTROPY)  # shown by `bench table`, not after `bench run`
 
 
 def load_examples(tracking_uri: str | None, experiment: str, parent_run_id: str | None = None) -> pd.DataFrame:
@@ -81,17 +85,78 @@ def label_columns(summary: pd.DataFrame) -> list[str]:
     return [c for c in summary.columns if c not in metrics and not c.endswith(("_ci_low", "_ci_high"))]
 
 
+def terminal_view(summary: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """``summary`` without the :data:`TERMINAL_LEFT_OUT` metrics (so that the table printed after
+    a run fits a terminal), and the names of those it left out."""
+    left_out = [c for c in TERMINAL_LEFT_OUT if c in summary]
+    dropped = [f"{c}{part}" for c in left_out for part in ("", "_ci_low", "_ci_high")]
+    shown = summary.drop(columns=dropped)
+    shown.attrs = dict(summary.attrs)
+    return shown, left_out
+
+
 def printable(text: str) -> str:
     """``text`` with control characters escaped (a DRY breaker ``"\n"`` in a decoder id), so a
     table cell stays on one line."""
     return re.sub(r"[\x00-\x1f\x7f]", lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
+def short_labels(ids) -> dict[str, str]:
+    """Each method id → its name and only the parameters that differ among the ids of that
+    name (``arithmetic(digits=1,…,style=expression)`` → ``arithmetic`` when it is the table's
+    only arithmetic task). Distinct ids keep distinct labels: two ids of one name differ in a
+    parameter, which both labels then show."""
+    parsed = {i: split_method_id(i) for i in dict.fromkeys(ids)}
+    by_name: dict[str, list[dict[str, str]]] = {}
+    for name, params in parsed.values():
+        by_name.setdefault(name, []).append(dict(params))
+    labels = {}
+    for i, (name, params) in parsed.items():
+        others = by_name[name]
+        varying = {k: v for k, v in params if any(o.get(k) != v for o in others)}
+        labels[i] = method_id(name, varying) if params else i
+    return labels
+
+
+def compact_id(chain: str) -> str:
+    """A decoder id with each parameter named like its method shown by value alone:
+    ``temperature(temperature=0.7)+top_p(top_p=0.9)`` → ``temperature(0.7)+top_p(0.9)``,
+    ``top_h(top_h=0.4,top_k=100)`` → ``top_h(0.4,top_k=100)``. Nothing is dropped."""
+    links = []
+    for link in _top_level(chain, "+"):
+        name, params = split_method_id(link)
+        shown = [v if k == name else f"{k}={v}" for k, v in params]
+        links.append(f"{name}({','.join(shown)})" if params else link)
+    return "+".join(links)
+
+
+def _top_level(text: str, separator: str) -> list[str]:
+    """``text`` split at the ``separator`` characters outside brackets."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += (char in "([") - (char in ")]")
+        if char == separator and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return parts + [text[start:]]
+
+
+def legend(summary: pd.DataFrame, column: str = "task") -> str:
+    """The full ids behind the shortened labels of ``column``, one line each (empty when none is shortened)."""
+    labels = short_labels(summary[column]) if column in summary else {}
+    return "\n".join(f"- `{label}` = `{printable(i)}`" for i, label in labels.items() if label != i)
+
+
 def display(summary: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
-    """``mean [low, high]`` strings; the model column only when the table has several models."""
+    """``mean [low, high]`` strings; the model column only when the table has several models;
+    tasks by their :func:`short_labels`, decoders by :func:`compact_id`."""
     shown = [c for c in label_columns(summary)
              if c not in HIDDEN and (c != "model" or summary["model"].nunique() > 1)]
     out = summary[shown].copy()
+    if "task" in out:
+        out["task"] = out["task"].map(short_labels(out["task"]))
+    if "decoder" in out:
+        out["decoder"] = out["decoder"].map(lambda d: compact_id(d) if isinstance(d, str) else d)
     for col in out.columns:
         if out[col].dtype == object:
             out[col] = out[col].map(lambda v: printable(v) if isinstance(v, str) else v)
@@ -106,14 +171,17 @@ def display(summary: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
 
 
 def render(summary: pd.DataFrame, fmt: str = "md") -> str:
-    """The table as Markdown, HTML, CSV (numeric, with CI columns) or LaTeX."""
+    """The table as Markdown, HTML, LaTeX (tasks by short labels, their full ids listed below the
+    table) or CSV (numeric, with CI columns and full ids)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown table format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "csv":
         return summary.to_csv(index=False)
-    shown = display(summary)
+    shown, notes = display(summary), legend(summary)
     if fmt == "md":
-        return shown.to_markdown(index=False)
+        return shown.to_markdown(index=False) + (f"\n\nTasks:\n{notes}" if notes else "")
     if fmt == "html":
-        return shown.to_html(index=False, escape=True)
-    return shown.to_latex(index=False, escape=True)
+        items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in notes.splitlines())
+        return shown.to_html(index=False, escape=True) + (f"\n<p>Tasks:</p><ul>{items}</ul>" if notes else "")
+    latex = "".join(f"% {line[2:]}\n" for line in notes.splitlines())
+    return shown.to_latex(index=False, escape=True) + latex

@@ -16,6 +16,7 @@ import difflib
 import importlib
 import math
 import pkgutil
+import re
 import types
 import typing
 from typing import Any, Callable, ClassVar
@@ -62,6 +63,28 @@ def method_id(name: str, params: dict[str, Any]) -> str:
         return name
     inner = ",".join(f"{k}={_format_value(params[k])}" for k in sorted(params))
     return f"{name}({inner})"
+
+
+def split_method_id(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """The inverse of :func:`method_id` for one method: ``name(k1=v1,k2=v2)`` → ``(name, [(k1,
+    v1), (k2, v2)])``, splitting at the commas outside brackets; ``(text, [])`` for anything
+    else (a bare name, a chain ``a(…)+b(…)``)."""
+    match = re.fullmatch(r"([A-Za-z_][\w.-]*)\((.*)\)", text, flags=re.S)
+    if not match:
+        return text, []
+    params, depth, start, inner = [], 0, 0, match.group(2)
+    for i, char in enumerate(inner + ","):
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+            if depth < 0:  # the name's bracket closed before the end: not one method
+                return text, []
+        elif char == "," and depth == 0:
+            key, _, value = inner[start:i].partition("=")
+            params.append((key, value))
+            start = i + 1
+    return match.group(1), params
 
 
 class Method:

@@ -172,4 +172,4 @@ def test_bench_table_shows_the_new_column(added):
     result = CliRunner().invoke(app, ["table", "tiny", "--tracking-uri", added["uri"]])
     assert result.exit_code == 0, result.output
     assert "AUROC perplexity" in result.output and "AUROC max_sequence_prob" in result.output
-    assert "| greedy" in result.output and "| temperature(temperature=0.7)" in result.output
+    assert "| greedy" in result.output and "| temperature(0.7)" in result.output

@@ -18,7 +18,7 @@ from sklearn.metrics import roc_auc_score
 
 from entropy_bench.metrics.bootstrap import bootstrap_ci, resample_indices
 from entropy_bench.metrics.uq import auroc
-from entropy_bench.tables import render, summarise
+from entropy_bench.tables import compact_id, render, short_labels, summarise, terminal_view
 
 MODEL, TASK = "tiny-lm", "arithmetic(digits=1)"
 GREEDY, TEMP = "greedy", "temperature(temperature=0.7)"
@@ -255,7 +255,8 @@ def test_render_markdown_shows_value_and_ci(summary):
     assert "0.875 [" in md  # greedy AUROC msp = 7/8
     assert "AUROC msp" in md and "accuracy_ci_low" not in md
     assert "model" not in md.splitlines()[0]  # a single model: no model column
-    assert md.count("\n") == len(summary) + 1  # header, rule, one line per row
+    table = md.split("\n\nTasks:\n")[0]  # the task's full id is listed below the table
+    assert table.count("\n") == len(summary) + 1  # header, rule, one line per row
 
 
 def test_render_shows_the_model_column_with_several_models(summary):
@@ -268,7 +269,7 @@ def test_render_html_and_latex(summary):
     assert html.lstrip().startswith("<table") and "0.667 [" in html and "<th>AUROC msp</th>" in html
     latex = render(summary, "latex")
     assert "\\begin{tabular}" in latex and "0.667 [" in latex
-    assert "temperature(temperature=0.7)" in latex
+    assert "temperature(0.7)" in latex
 
 
 def test_render_missing_value_is_a_dash(summary):
@@ -280,3 +281,54 @@ def test_render_missing_value_is_a_dash(summary):
 def test_render_unknown_format(summary):
     with pytest.raises(ValueError, match="unknown table format 'xlsx'"):
         render(summary, "xlsx")
+
+
+# --- labels ----------------------------------------------------------------------------------------
+
+LONG_ARITHMETIC = "arithmetic(digits=1,n_examples=200,num_fewshot=4,ops=+-,seed=0,steps=1,style=expression)"
+
+
+def test_task_labels_keep_only_the_parameters_that_vary_among_tasks_of_one_name():
+    two_digit = LONG_ARITHMETIC.replace("digits=1", "digits=2")
+    labels = short_labels([LONG_ARITHMETIC, two_digit, "gsm8k(num_fewshot=5)", "toy"])
+    assert labels == {LONG_ARITHMETIC: "arithmetic(digits=1)", two_digit: "arithmetic(digits=2)",
+                      "gsm8k(num_fewshot=5)": "gsm8k", "toy": "toy"}
+    # a parameter one id lacks varies too; brackets hide their commas
+    assert short_labels(["t(a=1,b=[1,2])", "t(a=1)"]) == {"t(a=1,b=[1,2])": "t(b=[1,2])", "t(a=1)": "t"}
+
+
+def test_decoder_labels_show_a_parameter_named_like_its_method_by_value():
+    assert compact_id("temperature(temperature=0.7)+top_p(top_p=0.9)") == "temperature(0.7)+top_p(0.9)"
+    assert compact_id("top_h(top_h=0.4,top_k=100)") == "top_h(0.4,top_k=100)"
+    assert compact_id("greedy") == "greedy" and compact_id("top_n_sigma(n=1.0)") == "top_n_sigma(n=1.0)"
+
+
+def test_rendered_tables_label_tasks_shortly_and_list_the_full_ids(summary):
+    long = summary.assign(task=LONG_ARITHMETIC)
+    md = render(long, "md")
+    table, notes = md.split("\n\nTasks:\n")
+    assert LONG_ARITHMETIC not in table and "| arithmetic " in table
+    assert notes == f"- `arithmetic` = `{LONG_ARITHMETIC}`"
+    assert LONG_ARITHMETIC in render(long, "html") and f"% `arithmetic` = `{LONG_ARITHMETIC}`" in render(long, "latex")
+    assert LONG_ARITHMETIC in render(long, "csv")  # the numbers file keeps the ids
+
+
+def test_the_terminal_view_leaves_out_the_entropies_and_says_so(summary):
+    shown, left_out = terminal_view(summary)
+    assert left_out == ["mean entropy"] and not any("entropy" in c for c in shown.columns)
+    assert list(shown.columns) == [c for c in summary.columns if "entropy" not in c]
+
+
+def test_the_default_sweeps_terminal_table_fits_160_columns():
+    """Per-example rows with the default sweep's own ids (its plan: tasks, decoders, measures),
+    widest values (negative Δ, CIs of three decimals), rendered as ``bench run`` prints them."""
+    from entropy_bench import sweep
+
+    cells = sweep.plan(sweep.load("default")).cells
+    rng = np.random.default_rng(0)
+    rows = [{"model": c.model, "task": c.task_run.task.id, "decoder": c.decoder.id, "seed": 0, "id": f"q{i}",
+             "correct": int(rng.integers(0, 2)), "mean_entropy": 1.5, "mean_warped_entropy": 1.2,
+             **{f"uq:{m.id}": rng.random() for m in c.measures}} for c in cells for i in range(20)]
+    shown, _ = terminal_view(summarise(pd.DataFrame(rows), n_resamples=50))
+    text = render(shown, "md")
+    assert max(len(line) for line in text.splitlines()) <= 160, text
