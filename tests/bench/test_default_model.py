@@ -67,3 +67,11 @@ def test_greedy_answers_do_not_depend_on_batch_size(smollm, tmp_path):
     if out:
         with open(os.path.join(out, "batch_invariance.json"), "w") as f:
             json.dump(report, f, indent=1)
+
+
+def test_the_cached_default_model_config_describes_fp32_weights(smollm):
+    from entropy_bench.models.offline import OFFLINE_COPIES, target_dir
+
+    config = json.loads((target_dir(OFFLINE_COPIES[DEFAULT_MODEL]) / "config.json").read_text())
+    assert "quantization_config" not in config and config["dtype"] == "float32"
+    assert getattr(smollm.model.config, "quantization_config", None) is None
