@@ -445,11 +445,24 @@ def study(
 @_command()
 def ui(
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(5000, help="Port."),
+    workers: int = typer.Option(1, help="Server workers (MLflow's default of 4 dies on a loaded 2-core machine)."),
+    jobs: bool = typer.Option(False, help="Run MLflow's job-execution consumer too."),
+    timeout: float = typer.Option(180.0, help="Seconds to wait for the server to answer."),
 ) -> None:
-    """Open the MLflow UI on the suite's tracking store."""
+    """Serve the MLflow UI on the suite's tracking store until Ctrl-C; prints the URL once it answers."""
+    from entropy_bench.ui import ServerError, serve
+
     uri = _check_store(tracking_uri, write=False)
-    os.execvp(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--port", str(port)])
+    _check_positive(workers, "--workers")
+    _quiet_mlflow()
+    try:
+        code = serve(uri, host, port, workers=workers, jobs=jobs, timeout_s=timeout,
+                     say=lambda line: typer.echo(line, err=True))
+    except ServerError as err:
+        _fail(str(err), code=1)
+    raise typer.Exit(code)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,9 @@ OWNER_TAG = "bench.owner"
 HEARTBEAT_TAG = "bench.heartbeat"
 SCORED_PREFIX = "bench.scored."
 LEGACY_NOTED_TAG = "bench.legacy_noted"
+# MLflow's UI opens an experiment on the page its kind names; this one opens it on the runs
+# table (unset, MLflow ≥ 3 may guess "GenAI" and open on its traces overview).
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 LEASE_SECONDS = 300.0
 HEARTBEAT_SECONDS = 30.0
 
@@ -214,7 +217,8 @@ class Tracker:
         self.client = MlflowClient(tracking_uri=self.uri)
         with store_lock(self.uri):
             found = self.client.get_experiment_by_name(experiment)
-            self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+            self.experiment_id = found.experiment_id if found else self.client.create_experiment(
+                experiment, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
 
     def _search(self, filter_string: str) -> list:
         return self.client.search_runs([self.experiment_id], filter_string=filter_string, max_results=50000)
