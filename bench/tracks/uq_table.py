@@ -101,7 +101,7 @@ def temperature_sensitivity(examples: pd.DataFrame, n_resamples: int = 1000, see
     labelled = examples.assign(**dict(zip(("family", "T"), zip(*examples["decoder"].map(family_and_temperature)))))
     rows = []
     for (model, task, family), group in labelled.dropna(subset=["T"]).groupby(["model", "task", "family"], sort=False):
-        temps = sorted(group["T"].unique())
+        temps = sorted(float(t) for t in group["T"].unique())  # plain floats: the CSV shows [0.7, 1.0, 1.3]
         if len(temps) < 2:
             continue
         by_t = [_per_example(group[group["T"] == t], measures) for t in temps]
