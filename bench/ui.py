@@ -7,7 +7,8 @@ unless asked for), in a process group of its own, waits until ``/health`` answer
 if the server exits or the wait runs out), prints the URL, and stops the whole group on Ctrl-C
 or SIGTERM. Before it starts, every experiment of the store without a kind is given one
 (:data:`~entropy_bench.tracking.EXPERIMENT_KIND`), so that the UI opens the sweep on its runs
-table rather than on MLflow's GenAI overview.
+table rather than on MLflow's GenAI overview, and the URL printed opens the latest sweep's
+runs table in the UI's "model training" view (:func:`runs_url`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,21 @@ def tag_experiments(uri: str) -> int:
     for experiment in untagged:
         client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     return len(untagged)
+
+
+def runs_url(base: str, experiment_id: str | None) -> str:
+    """The UI's runs table of an experiment (the experiment list without one), in MLflow's
+    "model training" view: its UI starts in the GenAI view, whatever the experiment's kind."""
+    page = f"experiments/{experiment_id}/runs" if experiment_id else "experiments"
+    return f"{base}/#/{page}?workflowType=machine_learning"
+
+
+def latest_experiment(uri: str) -> str | None:
+    """The id of the store's most recently created experiment other than MLflow's "Default"."""
+    from mlflow.tracking import MlflowClient
+
+    found = [e for e in MlflowClient(tracking_uri=uri).search_experiments(max_results=50000) if e.name != "Default"]
+    return max(found, key=lambda e: e.creation_time or 0).experiment_id if found else None
 
 
 def wait_ready(url: str, process: subprocess.Popen, timeout_s: float) -> None:
@@ -95,6 +111,7 @@ def serve(uri: str, host: str, port: int, *, workers: int = 1, jobs: bool = Fals
             f"{'s' if workers != 1 else ''}, job execution {'on' if jobs else 'off'}) ...")
         wait_ready(url, process, timeout_s)
         say(f"MLflow UI at {url} (server PID {process.pid}); Ctrl-C stops it")
+        say(f"runs of the latest sweep: {runs_url(url, latest_experiment(uri))}")
         return process.wait()
     except KeyboardInterrupt:
         return 0

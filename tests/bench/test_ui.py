@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 from entropy_bench import sweep
 from entropy_bench.runner import run_sweep
 from entropy_bench.tracking import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
-from entropy_bench.ui import server_command, server_env, tag_experiments
+from entropy_bench.ui import latest_experiment, runs_url, server_command, server_env, tag_experiments
 
 from sweep_fixtures import tiny_sweep
 from test_tracking_server import free_port
@@ -41,6 +41,18 @@ def test_older_experiments_get_the_runs_table_kind_and_new_ones_have_it(tmp_path
     assert tag_experiments(uri) == 2  # "Default" and the old one
     assert client.get_experiment(old).tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND
     assert tag_experiments(uri) == 0
+
+
+def test_the_printed_url_opens_the_latest_sweeps_runs_table_in_the_model_training_view(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    client = MlflowClient(uri)
+    assert latest_experiment(uri) is None  # only "Default"
+    client.create_experiment("first")
+    time.sleep(0.01)
+    second = client.create_experiment("second")
+    assert latest_experiment(uri) == second
+    assert runs_url("http://h:1", second) == f"http://h:1/#/experiments/{second}/runs?workflowType=machine_learning"
+    assert runs_url("http://h:1", None) == "http://h:1/#/experiments?workflowType=machine_learning"
 
 
 def process_gone(pid: int) -> bool:
@@ -70,6 +82,7 @@ def test_bench_ui_answers_http_200_and_stops_by_its_pid(tiny_model_dir, tmp_path
                 break
         assert any(f"MLflow UI at http://127.0.0.1:{port}" in ln for ln in lines), "".join(lines)
         server_pid = int(lines[-1].split("server PID ")[1].split(")")[0])
+        assert runs_url(f"http://127.0.0.1:{port}", experiment.experiment_id) in proc.stderr.readline()
         threading.Thread(target=proc.stderr.read, daemon=True).start()  # the server's log: drained
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
             assert response.status == 200
