@@ -9,24 +9,30 @@ from typing import Any, Mapping
 import numpy as np
 from scipy.special import entr
 
+from entropy_bench.calculators.perturbation_nli import PerturbationNLI
 from entropy_bench.calculators.question_embeddings import QuestionEmbeddings
 from entropy_bench.calculators.response_embeddings import ResponseEmbeddings
 from entropy_bench.methods.registry import UNCERTAINTY, require
 from entropy_bench.methods.uncertainty.base import UncertaintyMeasure
 from entropy_bench.methods.uncertainty.graph import score_examples
 from entropy_bench.methods.uncertainty.semantic_volume import unit_rows
-from entropy_bench.models.encoders import DEFAULT_EMBEDDING_MODEL
+from entropy_bench.models.encoders import DEFAULT_EMBEDDING_MODEL, DEFAULT_NLI_MODEL
 
-SIMILARITIES = ("shifted_cos", "abs_cos")
+COSINES = ("shifted_cos", "abs_cos")
+SIMILARITIES = COSINES + ("nli_entail",)
 
 
-def transition_matrix(embeddings: np.ndarray, similarity: str) -> np.ndarray:
-    """Row-normalised similarities ``P_ij = s_ij / Σ_k s_ik`` of m embeddings [m, d], with
-    ``s = (1 + cos)/2`` (``shifted_cos``, the paper's) or ``s = |cos|`` (``abs_cos``, the released
-    code's). A row without similarity (``abs_cos`` of a zero vector) is NaN."""
+def cosine_similarity(embeddings: np.ndarray, similarity: str) -> np.ndarray:
+    """``s = (1 + cos)/2`` (``shifted_cos``, the paper's) or ``s = |cos|`` (``abs_cos``, the
+    released code's) between m embeddings [m, d]: [m, m]."""
     unit = unit_rows(embeddings)
     cos = unit @ unit.T
-    s = np.abs(cos) if similarity == "abs_cos" else (1.0 + cos) / 2.0
+    return np.abs(cos) if similarity == "abs_cos" else (1.0 + cos) / 2.0
+
+
+def transition_matrix(s: np.ndarray) -> np.ndarray:
+    """Row-normalised similarities ``P_ij = s_ij / Σ_k s_ik``. A row without similarity
+    (``abs_cos`` of a zero vector, an NLI row of zeros) is NaN."""
     total = s.sum(axis=1, keepdims=True)
     return s / np.where(total > 0, total, np.nan)
 
@@ -55,21 +61,30 @@ def response_choices(n: int, r: int, n_bootstrap: int, rng: np.random.Generator)
 def inv_entropy_score(input_embeddings: np.ndarray, response_embeddings: np.ndarray, n_bootstrap: int,
                       rng: np.random.Generator, similarity: str = "shifted_cos") -> float:
     """Inv-Entropy (Song et al. 2025, Algorithm 1) of n perturbed inputs [n, d] and r responses
-    to each [n, r, d].
-
-    ``P_x`` = :func:`transition_matrix` of the inputs. For each of the
-    :func:`response_choices` (one response per input), ``P_y`` = the transition matrix of the
-    chosen responses and the score :func:`inv_entropy_once`; the mean over the choices.
-    """
+    to each [n, r, d], with the :func:`cosine_similarity` ``similarity``: :func:`inv_entropy_of`
+    the inputs' similarities and all the responses'."""
     if input_embeddings.ndim != 2 or response_embeddings.ndim != 3 or len(input_embeddings) != len(response_embeddings):
         raise ValueError(f"inv_entropy: inputs [n, d] and responses [n, r, d] expected, got "
                          f"{input_embeddings.shape} and {response_embeddings.shape}")
-    n, r = response_embeddings.shape[:2]
-    p_x = transition_matrix(input_embeddings, similarity)
-    choices = response_choices(n, r, n_bootstrap, rng)
-    rows = np.arange(n)
-    return float(np.mean([inv_entropy_once(p_x, transition_matrix(response_embeddings[rows, c], similarity))
-                          for c in choices]))
+    n, r, d = response_embeddings.shape
+    return inv_entropy_of(cosine_similarity(input_embeddings, similarity),
+                          cosine_similarity(response_embeddings.reshape(n * r, d), similarity), r, n_bootstrap, rng)
+
+
+def inv_entropy_of(s_x: np.ndarray, s_y: np.ndarray, r: int, n_bootstrap: int, rng: np.random.Generator) -> float:
+    """Inv-Entropy of the similarities of n inputs ``s_x`` [n, n] and of their n·r responses
+    ``s_y`` [n r, n r] (response k to input i at ``i·r + k``).
+
+    ``P_x`` = :func:`transition_matrix` of ``s_x``. For each of the :func:`response_choices`
+    (one response per input), ``P_y`` = the transition matrix of the chosen responses'
+    similarities and the score :func:`inv_entropy_once`; the mean over the choices.
+    """
+    n = len(s_x)
+    if s_y.shape != (n * r, n * r):
+        raise ValueError(f"inv_entropy: response similarities [{n * r}, {n * r}] expected, got {s_y.shape}")
+    p_x = transition_matrix(s_x)
+    picks = np.arange(n) * r + response_choices(n, r, n_bootstrap, rng)
+    return float(np.mean([inv_entropy_once(p_x, transition_matrix(s_y[np.ix_(c, c)])) for c in picks]))
 
 
 @UNCERTAINTY.register(
@@ -101,6 +116,11 @@ class InvEntropy(UncertaintyMeasure):
     ``seed`` per example (the code seeds numpy but draws with Python's ``random``, unseeded), so
     a score depends on its example and the seed only; and with ``n_bootstrap ≥ rⁿ`` every choice
     is used once (the code loops forever there).
+
+    ``similarity=nli_entail`` plugs in another similarity, as the framework allows: ``s_ij`` =
+    the symmetrised P(entailment) of the NLI ``model`` (default
+    ``microsoft/deberta-large-mnli``) between the questions and between the responses
+    (:class:`PerturbationNLI`), ``(E + Eᵀ)/2``.
     """
 
     similarity: str = "shifted_cos"
@@ -108,7 +128,7 @@ class InvEntropy(UncertaintyMeasure):
     seed: int = 0
     n_perturbations: int = 9
     n_responses: int = 5
-    model: str = DEFAULT_EMBEDDING_MODEL
+    model: str = ""  # the sentence-embedding model (cosines) or the NLI model (nli_entail)
 
     def __post_init__(self):
         require(self.similarity in SIMILARITIES, self.name, "similarity",
@@ -117,7 +137,8 @@ class InvEntropy(UncertaintyMeasure):
         require(self.n_perturbations >= 1, self.name, "n_perturbations",
                 f"must be at least 1 paraphrase, got {self.n_perturbations}")
         require(self.n_responses >= 1, self.name, "n_responses", f"must be at least 1, got {self.n_responses}")
-        require(bool(self.model), self.name, "model", "must name a sentence-embedding model")
+        if not self.model:
+            object.__setattr__(self, "model", DEFAULT_NLI_MODEL if self.similarity == "nli_entail" else DEFAULT_EMBEDDING_MODEL)
 
     @property
     def _inputs(self) -> QuestionEmbeddings:
@@ -128,15 +149,26 @@ class InvEntropy(UncertaintyMeasure):
         return ResponseEmbeddings(self.model, self.n_perturbations, self.n_responses)
 
     @property
+    def _nli(self) -> PerturbationNLI:
+        return PerturbationNLI(self.model, self.n_perturbations, self.n_responses)
+
+    @property
     def requires(self) -> frozenset:  # type: ignore[override]
-        return frozenset({self._inputs, self._responses})
+        return frozenset({self._nli} if self.similarity == "nli_entail" else {self._inputs, self._responses})
 
     def score_example(self, pair: tuple[Any, Any]) -> float:
         x, y = (np.asarray(e, dtype=float) for e in pair)
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             return float("nan")
-        return inv_entropy_score(x, y, self.n_bootstrap, np.random.default_rng(self.seed), self.similarity)
+        rng = np.random.default_rng(self.seed)
+        if self.similarity == "nli_entail":
+            return inv_entropy_of((x + x.T) / 2, (y + y.T) / 2, self.n_responses, self.n_bootstrap, rng)
+        return inv_entropy_score(x, y, self.n_bootstrap, rng, self.similarity)
 
     def __call__(self, stats: Mapping[Any, Any]) -> np.ndarray:
-        pairs = list(zip(stats[self._inputs], stats[self._responses]))
-        return score_examples(pairs, self.score_example, self.id, "a non-finite embedding, or (abs_cos) a zero one")
+        if self.similarity == "nli_entail":
+            pairs = [(e["questions"], e["responses"]) for e in stats[self._nli]]
+        else:
+            pairs = list(zip(stats[self._inputs], stats[self._responses]))
+        return score_examples(pairs, self.score_example, self.id,
+                              "a non-finite similarity, or a question or response similar to nothing")

@@ -63,7 +63,7 @@ def test_uq_gsm8k_runs_on_two_questions(tmp_path, monkeypatch):
     measures = [c for c in examples.columns if c.startswith("uq:")]
     assert len(measures) == len(spec["uncertainty"]) and len(examples) == 13 * 2
     nli_measures = [m for m in measures if nli in m]
-    assert len(nli_measures) == 7 and np.isfinite(examples[nli_measures].to_numpy()).all()
+    assert len(nli_measures) == 8 and np.isfinite(examples[nli_measures].to_numpy()).all()
     sar_measures = [m for m in measures if cross_encoder in m]
     assert len(sar_measures) == 2 and np.isfinite(examples[sar_measures].to_numpy()).all()
     ranking = rank_measures(examples, n_resamples=20)

@@ -79,7 +79,8 @@ def measures():
     """Every measure by its defaults, and the external Semantic Volume (which has no defaults)."""
     return [UNCERTAINTY.build(n) for n in UNCERTAINTY.names()] + [
         UNCERTAINTY.build("semantic_volume", source="queries", n_perturbations=3),
-        UNCERTAINTY.build("sar", similarity="cosine")]
+        UNCERTAINTY.build("sar", similarity="cosine"),
+        UNCERTAINTY.build("inv_entropy", similarity="nli_entail", n_perturbations=2, n_responses=2)]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

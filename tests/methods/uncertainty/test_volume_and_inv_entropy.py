@@ -11,11 +11,15 @@ import pytest
 import torch
 
 from entropy_bench.calculators.embeddings import Embeddings
+from entropy_bench.calculators.perturbation_nli import PerturbationNLI
+from entropy_bench.calculators.perturbation_responses import PerturbationResponses
+from entropy_bench.calculators.perturbations import Perturbations
 from entropy_bench.calculators.question_embeddings import QuestionEmbeddings
 from entropy_bench.calculators.response_embeddings import ResponseEmbeddings
 from entropy_bench.methods.registry import UNCERTAINTY, InvalidParameterError
 from entropy_bench.methods.uncertainty.inv_entropy import (
     InvEntropy,
+    cosine_similarity,
     inv_entropy_once,
     inv_entropy_score,
     response_choices,
@@ -160,11 +164,11 @@ def test_inv_entropy_on_a_hand_built_case():
     h_a = -(2 * 0.3625 * math.log(0.3625) + 0.35 * math.log(0.35))
     h_b = -(2 * 0.37 * math.log(0.37) + 0.35 * math.log(0.35))
     assert h_a == pytest.approx(1.103118, abs=1e-6) and h_b == pytest.approx(1.103185, abs=1e-6)
-    p_x = transition_matrix(INPUTS, "shifted_cos")
+    p_x = transition_matrix(cosine_similarity(INPUTS, "shifted_cos"))
     assert np.allclose(p_x, [[0.4, 0.4, 0.2], [0.4, 0.4, 0.2], [0.25, 0.25, 0.5]])
-    assert inv_entropy_once(p_x, transition_matrix(RESPONSES[:, 0], "shifted_cos")) == pytest.approx(h_a, abs=1e-12)
+    assert inv_entropy_once(p_x, transition_matrix(cosine_similarity(RESPONSES[:, 0], "shifted_cos"))) == pytest.approx(h_a, abs=1e-12)
     # the order of the product matters: diag(P_x P_y) would give p_1 = .4·.5 + .4·.25 + .2·.25 = .35
-    assert np.einsum("ik,ki->i", p_x, transition_matrix(RESPONSES[:, 0], "shifted_cos"))[0] == pytest.approx(0.35)
+    assert np.einsum("ik,ki->i", p_x, transition_matrix(cosine_similarity(RESPONSES[:, 0], "shifted_cos")))[0] == pytest.approx(0.35)
     rng = np.random.default_rng(0)
     assert inv_entropy_score(INPUTS, RESPONSES, 8, rng, "shifted_cos") == pytest.approx((h_a + h_b) / 2, abs=1e-12)
 
@@ -256,9 +260,51 @@ def test_inv_entropy_undefined_cases_are_nan_with_one_warning():
     ({"n_bootstrap": 0}, "n_bootstrap"),
     ({"n_perturbations": 0}, "n_perturbations"),
     ({"n_responses": 0}, "n_responses"),
-    ({"model": ""}, "model"),
 ])
 def test_inv_entropy_refuses_bad_parameters(params, field):
     with pytest.raises(InvalidParameterError) as err:
         UNCERTAINTY.build("inv_entropy", **params)
     assert (err.value.owner, err.value.field) == ("inv_entropy", field)
+
+
+# --- Inv-Entropy with NLI similarities ------------------------------------------------------------
+
+
+def test_inv_entropy_model_defaults_to_the_similaritys_kind_of_model():
+    assert UNCERTAINTY.build("inv_entropy").model == MODEL
+    nli = UNCERTAINTY.build("inv_entropy", similarity="nli_entail")
+    assert nli.model == "microsoft/deberta-large-mnli"
+    assert nli.requires == {PerturbationNLI("microsoft/deberta-large-mnli", 9, 5)}
+
+
+def test_inv_entropy_on_nli_similarities_equals_the_cosine_path_on_the_same_matrices():
+    """Entailment probabilities that happen to equal (1 + cos)/2 of some embeddings give the
+    embedding variant's score; an asymmetric entailment matrix is symmetrised first."""
+    rng = np.random.default_rng(3)
+    n, r, d = 3, 2, 4
+    x, y = rng.normal(size=(n, d)), rng.normal(size=(n, r, d))
+    s_x, s_y = cosine_similarity(x, "shifted_cos"), cosine_similarity(y.reshape(n * r, d), "shifted_cos")
+    skew_x, skew_y = rng.normal(scale=0.05, size=s_x.shape), rng.normal(scale=0.05, size=s_y.shape)
+    m = InvEntropy(similarity="nli_entail", n_perturbations=n - 1, n_responses=r, n_bootstrap=5)
+    stats = {m._nli: [{"questions": torch.tensor(s_x + skew_x - skew_x.T), "responses": torch.tensor(s_y + skew_y - skew_y.T)}]}
+    expected = inv_entropy_score(x, y, 5, np.random.default_rng(0), "shifted_cos")
+    assert m(stats)[0] == pytest.approx(expected, abs=1e-12)
+
+
+def test_perturbation_nli_classifies_distinct_pairs_of_questions_and_of_all_responses():
+    class Entail:
+        def __init__(self):
+            self.pairs = []
+
+        def nli(self, model, pairs):
+            self.pairs += pairs
+            return torch.tensor([[1.0 if a == b else len(a) / (len(a) + len(b)), 0.0, 0.0] for a, b in pairs]).reshape(-1, 3)
+
+    encoders = Entail()
+    questions = [["q", "qq"]]
+    responses = [[["a", "bb"], ["a", "ccc"]]]  # flattened: a, bb, a, ccc
+    out = PerturbationNLI("m", 1, 2).compute({Perturbations(1): questions, PerturbationResponses(1, 2): responses,
+                                              "encoders": encoders})
+    assert out[0]["questions"].shape == (2, 2) and out[0]["responses"].shape == (4, 4)
+    assert out[0]["responses"][0, 2] == 1.0 and out[0]["responses"][1, 3] == pytest.approx(2 / 5)
+    assert len(encoders.pairs) == 2 ** 2 + 3 ** 2  # distinct texts only: q, qq and a, bb, ccc
