@@ -127,4 +127,7 @@ def _nli_model(name: str, device: str):
 
     tokenizer = AutoTokenizer.from_pretrained(name)
     classifier = AutoModelForSequenceClassification.from_pretrained(name).to(device).eval()
+    positions = getattr(classifier.config, "max_position_embeddings", None)
+    if positions and tokenizer.model_max_length > positions:  # a tokenizer saved without a length: truncate to the model's
+        tokenizer.model_max_length = positions
     return tokenizer, classifier, nli_label_order(classifier.config.id2label)

@@ -470,3 +470,11 @@ def test_the_default_embedding_model_loads_offline_from_its_package():
     assert cos[0, 1].item() == pytest.approx(1.0, abs=1e-5)
     assert cos[0, 2].item() < cos[0, 1].item() - 0.1
     assert math.isfinite(cos[0, 2].item())
+
+
+def test_nli_truncates_pairs_longer_than_the_models_positions_when_its_tokenizer_names_no_length(nli_dir):
+    """The tiny classifier has 64 positions and its tokenizer no ``model_max_length``: a pair
+    of long texts (perturbed GSM8K questions) is cut to the model's length, not a crash."""
+    long = " ".join(["the cat sat on the mat"] * 30)
+    probs = Encoders().nli(str(nli_dir), [(long, long), ("a", "b")])
+    assert probs.shape == (2, 3) and torch.allclose(probs.sum(-1), torch.ones(2))
