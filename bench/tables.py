@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from entropy_bench.methods.registry import method_id, split_method_id
+from entropy_bench.methods.registry import method_id, split_method_id, split_outside_brackets
 from entropy_bench.metrics import keys
 from entropy_bench.tracking import CELL_TAG, LAYOUT_TAG, TRACK_TAG, resolve_tracking_uri
 
@@ -123,22 +123,11 @@ def compact_id(chain: str) -> str:
     ``temperature(temperature=0.7)+top_p(top_p=0.9)`` → ``temperature(0.7)+top_p(0.9)``,
     ``top_h(top_h=0.4,top_k=100)`` → ``top_h(0.4,top_k=100)``. Nothing is dropped."""
     links = []
-    for link in _top_level(chain, "+"):
+    for link in split_outside_brackets(chain, "+") or [chain]:
         name, params = split_method_id(link)
         shown = [v if k == name else f"{k}={v}" for k, v in params]
         links.append(f"{name}({','.join(shown)})" if params else link)
     return "+".join(links)
-
-
-def _top_level(text: str, separator: str) -> list[str]:
-    """``text`` split at the ``separator`` characters outside brackets."""
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        depth += (char in "([") - (char in ")]")
-        if char == separator and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    return parts + [text[start:]]
 
 
 def legend(summary: pd.DataFrame, column: str = "task") -> str:

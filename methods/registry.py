@@ -65,26 +65,29 @@ def method_id(name: str, params: dict[str, Any]) -> str:
     return f"{name}({inner})"
 
 
+def split_outside_brackets(text: str, separator: str) -> list[str] | None:
+    """``text`` split at the ``separator`` characters outside ``()`` and ``[]``; None where a
+    bracket closes that was not opened."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += (char in "([") - (char in ")]")
+        if depth < 0:
+            return None
+        if char == separator and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return parts + [text[start:]]
+
+
 def split_method_id(text: str) -> tuple[str, list[tuple[str, str]]]:
     """The inverse of :func:`method_id` for one method: ``name(k1=v1,k2=v2)`` → ``(name, [(k1,
     v1), (k2, v2)])``, splitting at the commas outside brackets; ``(text, [])`` for anything
-    else (a bare name, a chain ``a(…)+b(…)``)."""
+    else (a bare name, a chain ``a(…)+b(…)``, whose first bracket closes before the end)."""
     match = re.fullmatch(r"([A-Za-z_][\w.-]*)\((.*)\)", text, flags=re.S)
-    if not match:
+    items = split_outside_brackets(match.group(2), ",") if match else None
+    if items is None:
         return text, []
-    params, depth, start, inner = [], 0, 0, match.group(2)
-    for i, char in enumerate(inner + ","):
-        if char in "([":
-            depth += 1
-        elif char in ")]":
-            depth -= 1
-            if depth < 0:  # the name's bracket closed before the end: not one method
-                return text, []
-        elif char == "," and depth == 0:
-            key, _, value = inner[start:i].partition("=")
-            params.append((key, value))
-            start = i + 1
-    return match.group(1), params
+    return match.group(1), [(key, value) for key, _, value in (item.partition("=") for item in items)]
 
 
 class Method:

@@ -14,12 +14,11 @@ from entropy_bench.calculators.question_embeddings import QuestionEmbeddings
 from entropy_bench.calculators.response_embeddings import ResponseEmbeddings
 from entropy_bench.methods.registry import UNCERTAINTY, require
 from entropy_bench.methods.uncertainty.base import UncertaintyMeasure
-from entropy_bench.methods.uncertainty.graph import score_examples
+from entropy_bench.methods.uncertainty.graph import score_examples, symmetrise
 from entropy_bench.methods.uncertainty.semantic_volume import unit_rows
 from entropy_bench.models.encoders import DEFAULT_EMBEDDING_MODEL, DEFAULT_NLI_MODEL
 
-COSINES = ("shifted_cos", "abs_cos")
-SIMILARITIES = COSINES + ("nli_entail",)
+SIMILARITIES = ("shifted_cos", "abs_cos", "nli_entail")
 
 
 def cosine_similarity(embeddings: np.ndarray, similarity: str) -> np.ndarray:
@@ -162,7 +161,7 @@ class InvEntropy(UncertaintyMeasure):
             return float("nan")
         rng = np.random.default_rng(self.seed)
         if self.similarity == "nli_entail":
-            return inv_entropy_of((x + x.T) / 2, (y + y.T) / 2, self.n_responses, self.n_bootstrap, rng)
+            return inv_entropy_of(symmetrise(x), symmetrise(y), self.n_responses, self.n_bootstrap, rng)
         return inv_entropy_score(x, y, self.n_bootstrap, rng, self.similarity)
 
     def __call__(self, stats: Mapping[Any, Any]) -> np.ndarray:
