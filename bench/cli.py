@@ -376,25 +376,65 @@ def kernels(
     typer.echo(table.to_markdown(index=False, floatfmt=".4g"))
 
 
+PROFILES = ("decoders", "generation")
+
+
 @_command()
 def profile(
-    batch_size: int = typer.Option(8, help="Rows of logits per step."),
-    context: int = typer.Option(256, help="KV-cache length of the timed forward step."),
-    repeats: int = typer.Option(50, help="Timed repeats."),
-    out_dir: Path = typer.Option(Path("results/decoders"), help="Where overhead.csv/.md go."),
-    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
+    what: str = typer.Argument("decoders", help=f"One of: {', '.join(PROFILES)}."),
+    batch_size: list[int] = typer.Option([8], help="Rows per step (generation: one profile per value)."),
+    context: int = typer.Option(256, help="decoders: KV-cache length of the timed forward step."),
+    repeats: int = typer.Option(50, help="decoders: timed repeats."),
+    model: str = typer.Option("HuggingFaceTB/SmolLM2-135M-Instruct", help="generation: the model."),
+    task: str = typer.Option("gsm8k", help="generation: the task (its test split)."),
+    limit: int = typer.Option(16, help="generation: examples."),
+    decoder: str = typer.Option("greedy", help="generation: a decoder spec, YAML ('{name: top_p, top_p: 0.9}')."),
+    n_samples: int = typer.Option(1, help="generation: rows per prompt, from one prefill."),
+    max_new_tokens: int = typer.Option(256, help="generation: new tokens at most."),
+    threads: int = typer.Option(2, help="generation: torch threads."),
+    out_dir: Optional[Path] = typer.Option(None, help="Results folder [default: results/decoders or results/generation]."),
+    tracking_uri: Optional[str] = typer.Option(None, help="decoders: MLflow tracking URI."),
 ) -> None:
-    """Per-step time of every decoder vs the default model's forward step and vs transformers' warpers."""
+    """'decoders': per-step time of every decoder vs the default model's forward step and vs
+    transformers' warpers. 'generation': tokens/s and the time split of the generation loop
+    (prefill, forward, decoder, statistics, stop scans, records) on a task's prompts."""
     from entropy_bench.checks import check_dir
-    from entropy_bench.studies.decoder_overhead import run_decoder_overhead
+    from entropy_bench.methods.registry import UnknownMethodError
 
-    for value, option in ((batch_size, "--batch-size"), (context, "--context"), (repeats, "--repeats")):
+    if what not in PROFILES:
+        _fail(str(UnknownMethodError("profile", what, list(PROFILES))))
+    for value, option in ((context, "--context"), (repeats, "--repeats"), (limit, "--limit"),
+                          (n_samples, "--n-samples"), (max_new_tokens, "--max-new-tokens"), (threads, "--threads"),
+                          *((b, "--batch-size") for b in batch_size)):
         _check_positive(value, option)
-    check_dir(out_dir, "'--out-dir'")
-    tracking_uri = _check_store(tracking_uri, write=True)
-    table = run_decoder_overhead(batch_size=batch_size, context=context, repeats=repeats, out_dir=out_dir,
-                                 tracking_uri=tracking_uri)
+    out = out_dir or Path("results") / what
+    check_dir(out, "'--out-dir'")
+    if what == "generation":
+        table = _profile_generation(model, task, limit, decoder, batch_size, n_samples, max_new_tokens, threads, out)
+    else:
+        from entropy_bench.studies.decoder_overhead import run_decoder_overhead
+
+        table = run_decoder_overhead(batch_size=batch_size[0], context=context, repeats=repeats, out_dir=out,
+                                     tracking_uri=_check_store(tracking_uri, write=True))
     typer.echo(table.to_markdown(index=False, floatfmt=".4g"))
+
+
+def _profile_generation(model, task, limit, decoder, batch_sizes, n_samples, max_new_tokens, threads, out):
+    import yaml
+
+    from entropy_bench.methods.decoders.base import build_decoder
+    from entropy_bench.methods.registry import InvalidParameterError, UnknownMethodError
+    from entropy_bench.studies.generation_profile import run_generation_profile
+    from entropy_bench.tasks.base import TASKS
+
+    try:
+        spec = yaml.safe_load(decoder)
+        build_decoder(spec)
+        TASKS.get(task)
+    except (yaml.YAMLError, KeyError, TypeError, UnknownMethodError, InvalidParameterError) as err:
+        _fail(str(err))
+    return run_generation_profile(model=model, task=task, limit=limit, decoder=spec, batch_sizes=batch_sizes,
+                                  n_samples=n_samples, max_new_tokens=max_new_tokens, threads=threads, out_dir=out)
 
 
 STUDIES = ("mirostat", "ead", "matrix-timing", "decoders-grid")

@@ -46,10 +46,11 @@ on its batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
+from entropy_bench.clock import untimed
 from entropy_bench.kernels.softmax_stats import softmax_stats
 from entropy_bench.methods.decoders.bad_logits import check_logits
 from entropy_bench.methods.decoders.base import Decoder
@@ -92,6 +93,36 @@ def _truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
+class StopScan:
+    """Which rows' continuations now contain a stop string, looking only at the newest tokens.
+
+    A stop string that was not in a row's text before this step ends in its newest token, so it
+    lies in the text of the last :attr:`window` tokens: a string of L characters is at most 4L
+    UTF-8 bytes, every token but a special one decodes to at least one byte, and one more token
+    covers a character split across the window's edge. The tail is decoded each step (not the
+    whole continuation), and a hit is confirmed on the whole text, so a row stops exactly when
+    its full text first contains a stop string. (A miss — special tokens inside the window —
+    only runs a row longer; :func:`_record` cuts its text and tokens at the stop all the same.)"""
+
+    def __init__(self, tokenizer, stop: Sequence[str], rows: int):
+        self.tokenizer, self.stop = tokenizer, [s for s in stop if s]
+        self.window = 4 * max((len(s) for s in self.stop), default=0) + 2
+        self.tokens: list[list[int]] = [[] for _ in range(rows)]
+
+    def _text(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def scan(self, chosen: list[int], live: list[int]) -> list[int]:
+        """Append this step's token to each live row; return the live rows that now hold a stop string."""
+        hits = []
+        for i in live:
+            self.tokens[i].append(chosen[i])
+            tail = self._text(self.tokens[i][-self.window :])
+            if any(s in tail for s in self.stop) and _truncate_at_stop(self._text(self.tokens[i]), self.stop)[1]:
+                hits.append(i)
+        return hits
+
+
 SHARED_PREFIX_MIN = 8  # common leading prompt tokens worth a forward call of their own
 
 
@@ -130,28 +161,31 @@ class _Incremental:
     batch rows in ``rows`` (all, while ``None``; :meth:`keep` drops finished ones)."""
 
     lm: LanguageModel
+    clock: Callable[[str], Any] = untimed
     past: Any = None
     seen: int = 0
     rows: torch.Tensor | None = None
 
-    def last_logits(self, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+    def last_logits(self, ids: torch.Tensor, attention: torch.Tensor, section: str = "forward") -> torch.Tensor:
         """Logits[B, V] after ``ids[:, :C]`` (C = ids.shape[1]), feeding only ``ids[:, seen:]``;
         left-padded rows take positions ``cumsum(attention) − 1``. Only the last position's
         logits are computed (``logits_to_keep=1``: the LM head is a fifth of a small model).
-        Rows dropped by :meth:`keep` get zero logits (a valid distribution; nothing reads them)."""
+        Rows dropped by :meth:`keep` get zero logits (a valid distribution; nothing reads them).
+        The call's seconds go to ``clock(section)``."""
         if self.rows is not None:
             batch, ids, attention = ids.shape[0], ids[self.rows], attention[self.rows]
         positions = (attention.cumsum(-1) - 1).clamp_min(0)
-        out = self.lm(
-            input_ids=ids[:, self.seen :],
-            attention_mask=attention,
-            position_ids=positions[:, self.seen :],
-            use_cache=True,
-            logits_to_keep=1,
-            **{self.lm.cache_field: self.past},
-        )
+        with self.clock(section):
+            out = self.lm(
+                input_ids=ids[:, self.seen :],
+                attention_mask=attention,
+                position_ids=positions[:, self.seen :],
+                use_cache=True,
+                logits_to_keep=1,
+                **{self.lm.cache_field: self.past},
+            )
+            logits = out.logits[:, -1, :].float()
         self.past, self.seen = getattr(out, self.lm.cache_field), ids.shape[1]
-        logits = out.logits[:, -1, :].float()
         if self.rows is None:
             return logits
         return logits.new_zeros(batch, logits.shape[-1]).index_copy_(0, self.rows, logits)
@@ -177,9 +211,9 @@ class _Incremental:
         c = common_prefix(ids, attention)
         if c >= SHARED_PREFIX_MIN:
             ids, attention = split_prefix(ids, attention, c)
-            self.last_logits(ids[:1, :c], attention[:1, :c])
+            self.last_logits(ids[:1, :c], attention[:1, :c], "prefill")
             self.past.batch_repeat_interleave(ids.shape[0])
-        logits = self.last_logits(ids, attention)
+        logits = self.last_logits(ids, attention, "prefill")
         if n > 1:
             self.past.batch_repeat_interleave(n)
         return logits.repeat_interleave(n, dim=0), ids.repeat_interleave(n, dim=0), attention.repeat_interleave(n, dim=0)
@@ -196,11 +230,15 @@ def generate(
     top_k: int = 5,
     large_lm: LanguageModel | None = None,
     n_per_prompt: int = 1,
+    clock: Callable[[str], Any] = untimed,
 ) -> list[Generation]:
     """Generate ``n_per_prompt`` continuations per prompt (one batch of len(prompts) · n rows,
     prompt-major: rows i·n … i·n + n − 1 continue prompt i, from one shared prefill);
     ``seeds[r]`` drives row r's sampling. ``large_lm`` is the model of a decoder that declares
-    ``large_model`` (module docstring)."""
+    ``large_model`` (module docstring). ``clock`` (``entropy_bench.clock``) receives the seconds
+    of the sections ``prefill``, ``forward`` (decode steps), ``decoder``, ``statistics`` and
+    ``stop`` (stop-string scans) and
+    ``records`` (the returned generations)."""
     if len(seeds) != len(prompts) * n_per_prompt:
         raise ValueError(f"generate: {len(seeds)} seeds for {len(prompts)} prompts × {n_per_prompt} continuations")
     if (decoder.large_model is None) != (large_lm is None):
@@ -220,8 +258,8 @@ def generate(
     eos = torch.tensor(sorted(lm.eos_token_ids), device=device)
     pad = tok.pad_token_id
     prompt_tokens = attention.sum(-1)
-    small = _Incremental(lm)
-    large = None if large_lm is None else _Incremental(large_lm)
+    small = _Incremental(lm, clock)
+    large = None if large_lm is None else _Incremental(large_lm, clock)
     context = {name: torch.zeros(B, dtype=torch.long, device=device) for name in ("small_model", "large_model")}
 
     state = decoder.init_state(B, device)
@@ -229,6 +267,7 @@ def generate(
     done = torch.zeros(B, dtype=torch.bool, device=device)
     finish = ["length"] * B
     steps: list[dict[str, torch.Tensor]] = []
+    stops = StopScan(tok, stop, B)
     for t in range(max_new_tokens):
         if t == 0:
             logits, ids, attention = small.prefill(ids, attention, n_per_prompt)
@@ -240,7 +279,8 @@ def generate(
         context["small_model"] = torch.where(done, context["small_model"], prompt_tokens + t)
         routed: dict[str, torch.Tensor] = {}
         if large is not None:
-            use_large, state = decoder.route(logits, state)
+            with clock("decoder"):
+                use_large, state = decoder.route(logits, state)
             use_large = use_large & ~done
             routed = dict(large_model_used=use_large, small_model_entropy=softmax_stats(logits).entropy)
             if bool(use_large.any()):
@@ -248,20 +288,20 @@ def generate(
                 check_logits(big, f"model {large_lm.name} at step {t}")
                 logits = torch.where(use_large.unsqueeze(-1), big, logits)
                 context["large_model"] = torch.where(use_large, prompt_tokens + t, context["large_model"])
-        warped, state = decoder.step(logits, state)  # the logits were checked above
-        chosen = warped.argmax(dim=-1) if decoder.deterministic else _sample(warped, generators, ~done)
-        state = decoder.observe(state, logits, chosen)
-        steps.append(dict(token=torch.where(done, pad, chosen), live=~done,
-                          **_token_stats(logits, warped, chosen, ~done, top_k), **routed))
+        with clock("decoder"):
+            warped, state = decoder.step(logits, state)  # the logits were checked above
+            chosen = warped.argmax(dim=-1) if decoder.deterministic else _sample(warped, generators, ~done)
+            state = decoder.observe(state, logits, chosen)
+        with clock("statistics"):
+            steps.append(dict(token=torch.where(done, pad, chosen), live=~done,
+                              **_token_stats(logits, warped, chosen, ~done, top_k), **routed))
         newly_eos = ~done & torch.isin(chosen, eos)
         for i in newly_eos.nonzero().flatten().tolist():
             finish[i] = "eos"
         done = done | newly_eos
         if stop:
-            so_far = torch.stack([s["token"] for s in steps], dim=1)
-            for i in (~done).nonzero().flatten().tolist():
-                text = tok.decode(so_far[i], skip_special_tokens=True)
-                if _truncate_at_stop(text, stop)[1]:
+            with clock("stop"):
+                for i in stops.scan(chosen.tolist(), (~done).nonzero().flatten().tolist()):
                     finish[i] = "stop"
                     done[i] = True
         if bool(done.all()):
@@ -280,7 +320,8 @@ def generate(
             }
             for i in range(B)
         ]
-    return [_record(tok, steps, i, finish[i], stop, totals[i]) for i in range(B)]
+    with clock("records"):
+        return [_record(tok, steps, i, finish[i], stop, totals[i]) for i in range(B)]
 
 
 PER_TOKEN = ("logprob", "entropy", "warped_logprob", "warped_entropy", "top_ids", "top_logprobs")
@@ -295,6 +336,7 @@ def _record(tok, steps: list[dict[str, torch.Tensor]], row: int, finish: str, st
     ids = [int(s["token"][row]) for s in live]
     n_text = len(ids) - 1 if finish == "eos" else len(ids)
     text, stopped = _truncate_at_stop(tok.decode(ids[:n_text], skip_special_tokens=True), stop)
+    finish = "stop" if stopped else finish
     n = len(ids)
     if stopped:  # smallest prefix of tokens whose text covers the kept text
         n = next(k for k in range(n_text + 1) if len(tok.decode(ids[:k], skip_special_tokens=True)) >= len(text))

@@ -326,19 +326,6 @@ def prompts_document(cells: Sequence[Any], sweep_name: str) -> dict:
     return document
 
 
-def model_dir_of(lm: Any) -> str | None:
-    """The local HF directory our model was loaded from (its offline copy's, or a local path)."""
-    source = str(getattr(lm, "source", ""))
-    if source.startswith("local:"):
-        return source.removeprefix("local:")
-    if source.startswith("gguf:"):
-        from entropy_bench.models.offline import OFFLINE_COPIES, target_dir
-
-        copy = OFFLINE_COPIES.get(lm.name)
-        return str(target_dir(copy)) if copy is not None else None
-    return None
-
-
 def ours(args: argparse.Namespace) -> dict:
     wall0 = time.perf_counter()
     for key in ("BENCH_DATA_DIR", "BENCH_CACHE_DIR"):  # the run works in a temporary directory
@@ -347,7 +334,7 @@ def ours(args: argparse.Namespace) -> dict:
     import torch
 
     from entropy_bench import sweep as sweeps
-    from entropy_bench.models.hf import load_model
+    from entropy_bench.models.hf import load_model, local_dir
     from entropy_bench.models.pool import Models
     from entropy_bench.runner import run_sweep
     from entropy_bench.tracking import ensure_store
@@ -410,7 +397,7 @@ def ours(args: argparse.Namespace) -> dict:
         "sweep_file": shown_path(args.sweep),
         "model": spec.models[0],
         "model_source": lm.source,
-        "model_dir": model_dir_of(lm),
+        "model_dir": local_dir(lm),
         "model_fingerprint": lm.fingerprint,
         "prompts_sha256": prompts["sha256"],
         "prompts_file": shown_path(args.prompts_out),

@@ -327,3 +327,14 @@ def load_model(name: str = DEFAULT_MODEL) -> LanguageModel:
         f"model {name!r}: not a local directory, not in the Hugging Face cache, the hub is "
         f"unreachable, and no packaged offline copy is known (offline copies: {', '.join(OFFLINE_COPIES)})"
     )
+
+
+def local_dir(lm: LanguageModel) -> str | None:
+    """The local HF directory ``lm`` was loaded from (a local path, or its offline copy's), for a
+    peer library to load the same weights; ``None`` for hub and HF-cache models."""
+    from entropy_bench.models.offline import OFFLINE_COPIES, target_dir
+
+    if lm.source.startswith("local:"):
+        return lm.source.removeprefix("local:")
+    copy = OFFLINE_COPIES.get(lm.name)
+    return str(target_dir(copy)) if copy is not None and lm.source == copy.source else None

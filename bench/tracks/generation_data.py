@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from entropy_bench.cache import content_key
 from entropy_bench.methods.decoders.base import Decoder
@@ -55,6 +55,31 @@ def generation_key(
     )
 
 
+def batch_order(prompts: Sequence[str], per_batch: int) -> list[list[int]]:
+    """The prompts' indices in batches of ``per_batch``, longest prompt first (by characters, as
+    lm-eval sorts its requests): the prompts of a batch have similar lengths and pay for little
+    padding. A row's tokens do not depend on its batch-mates, so the order changes no output."""
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    return [order[start : start + per_batch] for start in range(0, len(order), per_batch)]
+
+
+def in_batches(lm, prompts: Sequence[str], seeds: Sequence[Sequence[int]], decoder: Decoder, *, per_batch: int,
+               max_new_tokens: int, stop: Sequence[str], large=None) -> Iterator[tuple[list[int], list[list[Generation]], float]]:
+    """Generate ``len(seeds[i])`` continuations of each prompt (one per seed, from one shared
+    prefill), ``per_batch`` prompts per call, and yield each batch as soon as it is done: the
+    prompts' indices, their continuations and the seconds per continuation, in the batches of
+    :func:`batch_order`."""
+    for idx in batch_order(prompts, per_batch):
+        n = [len(seeds[i]) for i in idx]
+        if len(set(n)) > 1:
+            raise ValueError(f"in_batches: prompts of one batch need the same number of seeds, got {n}")
+        t0 = time.perf_counter()
+        gens = lm.generate([prompts[i] for i in idx], decoder, seeds=[s for i in idx for s in seeds[i]],
+                           max_new_tokens=max_new_tokens, stop=stop, large=large, n_per_prompt=n[0])
+        seconds = (time.perf_counter() - t0) / len(gens)
+        yield idx, [gens[k * n[0] : (k + 1) * n[0]] for k in range(len(idx))], seconds
+
+
 @dataclasses.dataclass
 class CellData:
     """A cell's generations, their cache keys, how many were generated now and the seconds they took."""
@@ -83,22 +108,12 @@ def cell_generations(
         if found[i] is not None:
             cache.put("generation", keys_[i], found[i])
     missing = [i for i, g in enumerate(found) if g is None]
-    for start in range(0, len(missing), cell.batch_size):
-        idx = missing[start : start + cell.batch_size]
-        t0 = time.perf_counter()
-        gens = lm.generate(
-            [prompts[i] for i in idx],
-            decoder,
-            seeds=[row_seed(cell.seed, ids[i]) for i in idx],
-            max_new_tokens=cell.task_run.max_new_tokens,
-            stop=cell.task_run.task.stop,
-            large=large_lm,
-        )
-        dt = time.perf_counter() - t0
-        for i, g in zip(idx, gens):
-            record = {**g.to_dict(), "seconds": dt / len(idx)}
-            cache.put("generation", keys_[i], record)
-            found[i] = record
+    for idx, gens, seconds in in_batches(lm, [prompts[i] for i in missing], [[row_seed(cell.seed, ids[i])] for i in missing],
+                                         decoder, per_batch=cell.batch_size, max_new_tokens=cell.task_run.max_new_tokens,
+                                         stop=cell.task_run.task.stop, large=large_lm):
+        for j, (g,) in zip(idx, gens):
+            found[missing[j]] = {**g.to_dict(), "seconds": seconds}
+            cache.put("generation", keys_[missing[j]], found[missing[j]])
     gens = [_generation(r) for r in found]
     return CellData(gens, keys_, len(missing), sum(r.get("seconds", 0.0) for r in found))
 
@@ -139,16 +154,13 @@ def draw_rows(lm, cache, prompts: list[str], keys: list[list[str]], seeds: list[
     n = len(keys[0]) if keys else 0
     found = [[cache.get("generation", k) for k in row] for row in keys]
     missing = [i for i, row in enumerate(found) if any(r is None for r in row)]
-    for start in range(0, len(missing), per_batch):
-        idx = missing[start : start + per_batch]
-        t0 = time.perf_counter()
-        gens = lm.generate([prompts[i] for i in idx], decoder, seeds=[s for i in idx for s in seeds[i]],
-                           max_new_tokens=max_new_tokens, stop=stop, large=large, n_per_prompt=n)
-        seconds = (time.perf_counter() - t0) / len(gens)
-        for row, i in enumerate(idx):
+    for idx, gens, seconds in in_batches(lm, [prompts[i] for i in missing], [seeds[i] for i in missing], decoder,
+                                         per_batch=per_batch, max_new_tokens=max_new_tokens, stop=stop, large=large):
+        for j, row in zip(idx, gens):
+            i = missing[j]
             for k in range(n):
                 if found[i][k] is None:
-                    found[i][k] = {**gens[row * n + k].to_dict(), "seconds": seconds}
+                    found[i][k] = {**row[k].to_dict(), "seconds": seconds}
                     cache.put("generation", keys[i][k], found[i][k])
     return found, n * len(missing)
 

@@ -137,3 +137,43 @@ def test_a_shared_context_and_rows_leaving_the_batch_change_no_token_or_statisti
         logp, entropy, *_ = _reference_stats(lm, prompt, gen.token_ids)
         torch.testing.assert_close(torch.tensor(gen.logprob).double(), logp, atol=1e-4, rtol=0)
         torch.testing.assert_close(torch.tensor(gen.entropy).double(), entropy, atol=1e-4, rtol=0)
+
+
+def test_batches_go_longest_prompt_first_and_no_output_depends_on_prompt_order_or_batch_mates(lm):
+    """The generation track's batching (``in_batches``): permuting the prompts permutes the
+    batches' composition, and every prompt's continuations stay the same tokens."""
+    from entropy_bench.tracks.generation_data import batch_order, in_batches
+
+    assert batch_order(["ab", "abcd", "a", "abc"], 3) == [[1, 3, 0], [2]]
+    prompts = [*PROMPTS, *SHARED]
+    dec = DECODERS.build("temperature", temperature=1.0)
+
+    def by_prompt(order, per_batch):
+        ps = [prompts[i] for i in order]
+        out = {}
+        for idx, gens, _ in in_batches(lm, ps, [[len(q), 7] for q in ps], dec, per_batch=per_batch,
+                                       max_new_tokens=8, stop=["e"]):
+            out.update({ps[i]: [g.token_ids for g in row] for i, row in zip(idx, gens)})
+        return out
+
+    reference = by_prompt(range(len(prompts)), 1)
+    assert by_prompt([4, 0, 5, 2, 1, 3], 2) == reference == by_prompt([5, 4, 3, 2, 1, 0], 3)
+
+
+@pytest.mark.parametrize("stop", [("e",), ("Question:", "é"), ("\n\n", "ab")])
+def test_stop_scan_finds_a_stop_at_the_same_token_as_decoding_the_whole_continuation(lm, stop):
+    from entropy_bench.generation import StopScan, _truncate_at_stop
+
+    tok = lm.tokenizer
+    ids = tok("Question: é ab\n\nQuestion: café e x é", add_special_tokens=False)["input_ids"]
+    rng = torch.Generator().manual_seed(0)
+    streams = [ids, ids[::-1], torch.randint(0, len(tok), (40,), generator=rng).tolist()]
+    scan = StopScan(tok, stop, len(streams))
+    first = [None] * len(streams)
+    for t in range(max(map(len, streams))):
+        live = [i for i, s in enumerate(streams) if first[i] is None and t < len(s)]
+        for i in scan.scan([s[t] if t < len(s) else 0 for s in streams], live):
+            first[i] = t
+    for i, s in enumerate(streams):
+        whole = next((t for t in range(len(s)) if _truncate_at_stop(tok.decode(s[: t + 1], skip_special_tokens=True), stop)[1]), None)
+        assert first[i] == whole

@@ -17,6 +17,7 @@ import pytest
 from entropy_bench.methods.registry import InvalidParameterError, UnknownMethodError
 from entropy_bench.tasks import gsm8k
 from entropy_bench.tasks.base import TASKS
+from entropy_bench.tasks.lm_eval_reference import gsm8k_task, gsm8k_yaml
 
 TRAIN = [
     {
@@ -62,34 +63,8 @@ def shared_data() -> Path:
     return Path(value)
 
 
-def lm_eval_yaml() -> dict:
-    import lm_eval
-    import yaml
-
-    return yaml.safe_load((Path(lm_eval.__file__).parent / "tasks" / "gsm8k" / "gsm8k.yaml").read_text())
-
-
-def lm_eval_task(root: Path, num_fewshot: int = 5, test_split: str = "test"):
-    """lm-eval's gsm8k task from its own yaml, reading ``root/gsm8k/*.jsonl`` instead of the hub."""
-    from lm_eval.api.task import ConfigurableTask
-
-    config = lm_eval_yaml()
-    config.pop("tag", None)
-    files = {s: str(root / "gsm8k" / f"{s}.jsonl") for s in ("train", "test")}
-    config.update(
-        dataset_path="json",
-        dataset_name=None,
-        dataset_kwargs={"data_files": files},
-        num_fewshot=num_fewshot,
-        test_split=test_split,
-    )
-    task = ConfigurableTask(config=config)
-    task.set_fewshot_seed(seed=gsm8k.FEWSHOT_SEED)  # what lm_eval.simple_evaluate does by default
-    return task, config
-
-
 def lm_eval_requests(root: Path, num_fewshot: int, limit: int | None = None, test_split: str = "test"):
-    task, _ = lm_eval_task(root, num_fewshot, test_split)
+    task, _ = gsm8k_task(root, num_fewshot, test_split)
     task.build_all_requests(limit=limit)
     return task.instances
 
@@ -250,7 +225,7 @@ OUTPUTS = [
 @pytest.fixture
 def lm_eval_scorer(tiny_data):
     """``text -> [{filter name: (filtered answer, exact_match)} for each TEST doc]``, by lm-eval."""
-    task, _ = lm_eval_task(tiny_data, num_fewshot=0)
+    task, _ = gsm8k_task(tiny_data, num_fewshot=0)
     task.build_all_requests()
 
     def score(text: str) -> list[dict[str, tuple[str, float]]]:
@@ -269,7 +244,7 @@ def lm_eval_scorer(tiny_data):
 
 
 def test_filters_match_lm_eval_yaml():
-    config = lm_eval_yaml()
+    config = gsm8k_yaml()
     filters = {f["name"]: f["filter"][0] for f in config["filter_list"]}
     assert filters["strict-match"]["regex_pattern"] == gsm8k.STRICT_PATTERN
     assert filters["flexible-extract"]["regex_pattern"] == gsm8k.FLEXIBLE_PATTERN
