@@ -236,9 +236,8 @@ def generate(
     prompt-major: rows i·n … i·n + n − 1 continue prompt i, from one shared prefill);
     ``seeds[r]`` drives row r's sampling. ``large_lm`` is the model of a decoder that declares
     ``large_model`` (module docstring). ``clock`` (``entropy_bench.clock``) receives the seconds
-    of the sections ``prefill``, ``forward`` (decode steps), ``decoder``, ``statistics`` and
-    ``stop`` (stop-string scans) and
-    ``records`` (the returned generations)."""
+    of the sections ``prefill``, ``forward`` (decode steps), ``decoder``, ``statistics``,
+    ``stop`` (stop-string scans) and ``records`` (the returned generations)."""
     if len(seeds) != len(prompts) * n_per_prompt:
         raise ValueError(f"generate: {len(seeds)} seeds for {len(prompts)} prompts × {n_per_prompt} continuations")
     if (decoder.large_model is None) != (large_lm is None):
