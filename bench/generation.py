@@ -1,8 +1,10 @@
 """Batched generation with a decoder applied to each step's logits, recording per-token stats.
 
-One batch of prompts is left-padded and run with a KV cache (the prefill shares what prompts
-share: the n copies of a prompt that draws n samples, and a common few-shot context, each run
-once; ``_Incremental.prefill``), and finished rows leave the model's batch as they accumulate
+One batch of prompts is left-padded and run with a KV cache, allocated once for the batch's
+prompt columns plus ``max_new_tokens`` and written in place (``entropy_bench.models.kv_cache``:
+no copy of the cache per step). The prefill shares what prompts share (the n copies of a
+prompt that draws n samples, and a common few-shot context, each run once;
+``_Incremental.prefill``), and finished rows leave the model's batch as they accumulate
 (``_Incremental.keep``). At step t, with model logits
 z_t[B, V] and the decoder's warped logits z'_t = decoder(z_t):
 
@@ -56,6 +58,7 @@ from entropy_bench.methods.decoders.bad_logits import check_logits
 from entropy_bench.methods.decoders.base import Decoder
 from entropy_bench.methods.records import Generation
 from entropy_bench.models.hf import LanguageModel
+from entropy_bench.models.kv_cache import preallocated_cache
 
 
 def _gumbel(shape_v: int, generators: list[torch.Generator], device: torch.device) -> torch.Tensor:
@@ -158,9 +161,11 @@ COMPACT_AT = 0.75  # drop finished rows from the model's batch once at most this
 @dataclass
 class _Incremental:
     """A model with its KV cache, run over the columns of the batch it has not seen yet, on the
-    batch rows in ``rows`` (all, while ``None``; :meth:`keep` drops finished ones)."""
+    batch rows in ``rows`` (all, while ``None``; :meth:`keep` drops finished ones). The cache holds
+    ``capacity`` columns, allocated once (``entropy_bench.models.kv_cache``)."""
 
     lm: LanguageModel
+    capacity: int
     clock: Callable[[str], Any] = untimed
     past: Any = None
     seen: int = 0
@@ -175,6 +180,8 @@ class _Incremental:
         if self.rows is not None:
             batch, ids, attention = ids.shape[0], ids[self.rows], attention[self.rows]
         positions = (attention.cumsum(-1) - 1).clamp_min(0)
+        if self.past is None:
+            self.past = preallocated_cache(self.lm.model.config, self.capacity)
         with self.clock(section):
             out = self.lm(
                 input_ids=ids[:, self.seen :],
@@ -257,8 +264,9 @@ def generate(
     eos = torch.tensor(sorted(lm.eos_token_ids), device=device)
     pad = tok.pad_token_id
     prompt_tokens = attention.sum(-1)
-    small = _Incremental(lm, clock)
-    large = None if large_lm is None else _Incremental(large_lm, clock)
+    capacity = ids.shape[1] + max_new_tokens  # every column the loop can feed
+    small = _Incremental(lm, capacity, clock)
+    large = None if large_lm is None else _Incremental(large_lm, capacity, clock)
     context = {name: torch.zeros(B, dtype=torch.long, device=device) for name in ("small_model", "large_model")}
 
     state = decoder.init_state(B, device)
