@@ -24,10 +24,11 @@ import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 
+from entropy_bench.clock import untimed
 from entropy_bench.hub import hub_reachable
 
 if TYPE_CHECKING:
@@ -83,13 +84,15 @@ class LanguageModel:
     def generate(
         self, prompts: Sequence[str], decoder: Decoder, *, seeds: Sequence[int], max_new_tokens: int,
         stop: Sequence[str] = (), large: "LanguageModel | None" = None, n_per_prompt: int = 1,
+        clock: Callable[[str], Any] = untimed,
     ) -> list[Generation]:
         """``n_per_prompt`` continuations per prompt (prompt-major, one shared prefill each),
-        decoded by the suite's own loop (``entropy_bench.generation``)."""
+        decoded by the suite's own loop (``entropy_bench.generation``, which times its sections
+        on ``clock``)."""
         from entropy_bench.generation import generate
 
         return generate(self, prompts, decoder, seeds=seeds, max_new_tokens=max_new_tokens, stop=stop,
-                        large_lm=large, n_per_prompt=n_per_prompt)
+                        large_lm=large, n_per_prompt=n_per_prompt, clock=clock)
 
     def describe(self) -> dict[str, str]:
         """Tags for tracking: name, source, fingerprint, parameter count, dtype."""

@@ -2,7 +2,7 @@
 
 ``bench profile generation`` generates the first ``limit`` examples of a task with a decoder, in
 the generation track's batches (``batch_order``: longest prompt first, ``batch_size`` rows, a
-prompt's ``n_samples`` rows from one prefill), through ``entropy_bench.generation.generate`` with
+prompt's ``n_samples`` rows from one prefill), through the generation track's ``in_batches`` with
 a :class:`~entropy_bench.clock.SectionClock`. After one short warm-up generation (one-time
 allocations), it reports per run:
 
@@ -28,11 +28,10 @@ import pandas as pd
 import torch
 
 from entropy_bench.clock import SectionClock
-from entropy_bench.generation import generate
 from entropy_bench.methods.decoders.base import build_decoder
 from entropy_bench.models.hf import load_model
 from entropy_bench.tasks.base import TASKS
-from entropy_bench.tracks.generation_data import batch_order, row_seed
+from entropy_bench.tracks.generation_data import in_batches, row_seed
 
 SECTIONS = ("prefill", "forward", "decoder", "statistics", "stop", "records")
 
@@ -40,14 +39,12 @@ SECTIONS = ("prefill", "forward", "decoder", "statistics", "stop", "records")
 def profile_generation(lm, prompts: list[str], ids: list[str], decoder, *, batch_size: int, n_samples: int,
                        max_new_tokens: int, stop) -> dict:
     """Wall seconds, generated tokens and the clock's sections of generating ``prompts``."""
-    per_batch = max(1, batch_size // n_samples)
     clock = SectionClock(torch.cuda.synchronize if lm.device.type == "cuda" else None)
-    tokens, start = 0, time.perf_counter()
-    for idx in batch_order(prompts, per_batch):
-        seeds = [row_seed(0, ids[i], k) for i in idx for k in range(n_samples)]
-        gens = generate(lm, [prompts[i] for i in idx], decoder, seeds=seeds, max_new_tokens=max_new_tokens,
-                        stop=stop, n_per_prompt=n_samples, clock=clock)
-        tokens += sum(len(g.token_ids) for g in gens)
+    seeds = [[row_seed(0, i, k) for k in range(n_samples)] for i in ids]
+    start = time.perf_counter()
+    batches = in_batches(lm, prompts, seeds, decoder, per_batch=max(1, batch_size // n_samples),
+                         max_new_tokens=max_new_tokens, stop=stop, clock=clock)
+    tokens = sum(len(g.token_ids) for _, rows, _ in batches for row in rows for g in row)
     wall = time.perf_counter() - start
     sections = {s: clock.seconds.get(s, 0.0) for s in SECTIONS}
     return dict(wall_s=wall, tokens=tokens, tokens_per_s=tokens / wall, **{f"{s}_s": v for s, v in sections.items()},
@@ -61,7 +58,7 @@ def run_generation_profile(*, model: str, task: str, limit: int, decoder, batch_
     lm, task_obj, dec = load_model(model), TASKS.build(task), build_decoder(decoder)
     examples = task_obj.load("test", limit=limit)
     prompts, ids = [task_obj.prompt(e) for e in examples], [str(e["id"]) for e in examples]
-    generate(lm, prompts[:1], dec, seeds=[0], max_new_tokens=2)  # warm-up
+    lm.generate(prompts[:1], dec, seeds=[0], max_new_tokens=2)  # warm-up
     rows = []
     for b in batch_sizes:
         r = profile_generation(lm, prompts, ids, dec, batch_size=b, n_samples=n_samples, max_new_tokens=max_new_tokens,

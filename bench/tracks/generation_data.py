@@ -15,9 +15,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from entropy_bench.cache import content_key
+from entropy_bench.clock import untimed
 from entropy_bench.methods.decoders.base import Decoder
 from entropy_bench.methods.records import Generation
 
@@ -64,18 +65,19 @@ def batch_order(prompts: Sequence[str], per_batch: int) -> list[list[int]]:
 
 
 def in_batches(lm, prompts: Sequence[str], seeds: Sequence[Sequence[int]], decoder: Decoder, *, per_batch: int,
-               max_new_tokens: int, stop: Sequence[str], large=None) -> Iterator[tuple[list[int], list[list[Generation]], float]]:
+               max_new_tokens: int, stop: Sequence[str], large=None, clock: Callable[[str], Any] = untimed,
+               ) -> Iterator[tuple[list[int], list[list[Generation]], float]]:
     """Generate ``len(seeds[i])`` continuations of each prompt (one per seed, from one shared
     prefill), ``per_batch`` prompts per call, and yield each batch as soon as it is done: the
     prompts' indices, their continuations and the seconds per continuation, in the batches of
-    :func:`batch_order`."""
+    :func:`batch_order`. ``clock`` goes to the backend (``bench profile generation``)."""
     for idx in batch_order(prompts, per_batch):
         n = [len(seeds[i]) for i in idx]
         if len(set(n)) > 1:
             raise ValueError(f"in_batches: prompts of one batch need the same number of seeds, got {n}")
         t0 = time.perf_counter()
         gens = lm.generate([prompts[i] for i in idx], decoder, seeds=[s for i in idx for s in seeds[i]],
-                           max_new_tokens=max_new_tokens, stop=stop, large=large, n_per_prompt=n[0])
+                           max_new_tokens=max_new_tokens, stop=stop, large=large, n_per_prompt=n[0], clock=clock)
         seconds = (time.perf_counter() - t0) / len(gens)
         yield idx, [gens[k * n[0] : (k + 1) * n[0]] for k in range(len(idx))], seconds
 
