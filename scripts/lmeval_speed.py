@@ -195,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "generation")
     args = parser.parse_args(argv)
+    if not 1 <= args.sample_limit <= args.limit:
+        parser.error(f"--sample-limit must be between 1 and --limit ({args.limit}): the sampled questions are "
+                     f"the first of the greedy ones, got {args.sample_limit}")
     result = compare(args)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "speed.json").write_text(json.dumps(result, indent=2) + "\n")
