@@ -106,7 +106,58 @@ class DataTask(Task, abc.ABC):
         return self.name
 
 
+def truncate_at_stop(text: str, stop: tuple[str, ...]) -> str:
+    """Text before the first occurrence of each stop sequence (as lm-eval's ``generate_until``)."""
+    for s in stop:
+        text = text.split(s)[0]
+    return text
+
+
 def data_dir() -> Path | None:
     """``$BENCH_DATA_DIR`` if set (offline copies of hub datasets), else ``None``."""
     value = os.environ.get("BENCH_DATA_DIR")
     return Path(value).expanduser() if value else None
+
+
+def hub_or_local(hub_path: str, hub_config: str | None, local_dir: str, split: str) -> dict[str, Any]:
+    """Arguments of ``datasets.load_dataset`` for ``split``: the hub dataset ``hub_path``
+    (config ``hub_config``) by default; with ``$BENCH_DATA_DIR`` set, the ``json`` builder on
+    ``$BENCH_DATA_DIR/<local_dir>/<split>.jsonl`` (same rows and fields)."""
+    root = data_dir()
+    if root is None:
+        return {"path": hub_path, "name": hub_config, "split": split}
+    return {"path": "json", "data_files": {split: str(root / local_dir / f"{split}.jsonl")}, "split": split}
+
+
+class DataFileError(ValueError):
+    """A dataset file that is missing, is not JSON lines, or has a row without an expected field."""
+
+    def __init__(self, source: str, fields: tuple[str, ...], problem: str):
+        self.source, self.fields = source, fields
+        super().__init__(f"{source}: {problem}; expected rows with the fields {', '.join(fields)}")
+
+
+def load_dataset_rows(arguments: dict[str, Any], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The rows of ``datasets.load_dataset(**arguments)`` (see :func:`hub_or_local`), each cut to
+    ``fields``, in dataset order; :class:`DataFileError` names the source and ``fields`` when
+    it is missing or malformed."""
+    import datasets  # heavy; imported only when data is actually loaded
+
+    from entropy_bench.hub import hub_reachable
+
+    local = "data_files" in arguments
+    source = arguments["data_files"][arguments["split"]] if local else arguments["path"]
+    if not local and not hub_reachable():
+        raise ConnectionError(f"the hub is unreachable and BENCH_DATA_DIR is not set: cannot load {source}")
+    try:
+        rows = datasets.load_dataset(**arguments)
+    except FileNotFoundError as err:
+        raise DataFileError(source, fields, "not found") from err
+    except datasets.exceptions.DatasetGenerationError as err:
+        raise DataFileError(source, fields, f"not JSON lines ({err.__cause__ or err})") from err
+    out = [{f: row.get(f) for f in fields} for row in rows]
+    bad = next((i for i, row in enumerate(out) if None in row.values()), None)
+    if bad is not None:
+        missing = [f for f, value in out[bad].items() if value is None]
+        raise DataFileError(source, fields, f"row {bad} (from 0) has no {', '.join(missing)}")
+    return out

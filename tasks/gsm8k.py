@@ -23,11 +23,12 @@ import re
 from typing import Any, ClassVar
 
 from entropy_bench.methods.registry import require
-from entropy_bench.tasks.base import TASKS, TextTask, data_dir
+from entropy_bench.tasks.base import TASKS, TextTask, hub_or_local, load_dataset_rows, truncate_at_stop
 
 HUB_PATH = "openai/gsm8k"
 HUB_CONFIG = "main"
 SPLITS = ("train", "test")
+FIELDS = ("question", "answer")
 FEWSHOT_SPLIT = "train"
 FEWSHOT_SEED = 1234  # lm-eval's default ``fewshot_random_seed`` (lm_eval.defaults.DEFAULT_OTHER_SEED)
 TARGET_DELIMITER = " "
@@ -46,23 +47,12 @@ def dataset_arguments(split: str) -> dict[str, Any]:
     The hub (``openai/gsm8k``, config ``main``) by default; with ``$BENCH_DATA_DIR`` set, the
     ``json`` builder on ``$BENCH_DATA_DIR/gsm8k/<split>.jsonl`` (same rows and fields).
     """
-    root = data_dir()
-    if root is None:
-        return {"path": HUB_PATH, "name": HUB_CONFIG, "split": split}
-    return {"path": "json", "data_files": {split: str(root / "gsm8k" / f"{split}.jsonl")}, "split": split}
+    return hub_or_local(HUB_PATH, HUB_CONFIG, "gsm8k", split)
 
 
 def load_rows(split: str) -> list[dict[str, str]]:
     """All rows of ``split`` as ``{"question", "answer"}`` dicts, in dataset order."""
-    import datasets  # heavy; imported only when data is actually loaded
-
-    from entropy_bench.hub import hub_reachable
-
-    arguments = dataset_arguments(split)
-    if arguments["path"] == HUB_PATH and not hub_reachable():
-        raise ConnectionError(f"the hub is unreachable and BENCH_DATA_DIR is not set: cannot load {HUB_PATH}")
-    rows = datasets.load_dataset(**arguments)
-    return [{"question": row["question"], "answer": row["answer"]} for row in rows]
+    return load_dataset_rows(dataset_arguments(split), FIELDS)
 
 
 def fewshot_indices(
@@ -127,13 +117,6 @@ def normalize(text: str) -> str:
 
 def exact_match(prediction: str, reference: str) -> float:
     return float(normalize(prediction) == normalize(reference))
-
-
-def truncate_at_stop(text: str, stop: tuple[str, ...]) -> str:
-    """Text before the first occurrence of each stop sequence (as lm-eval's ``generate_until``)."""
-    for s in stop:
-        text = text.split(s)[0]
-    return text
 
 
 @TASKS.register(
