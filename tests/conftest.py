@@ -4,6 +4,13 @@ from pathlib import Path
 
 import pytest
 
+# Triton kernels run in its interpreter on CPU. Triton's own @triton.jit functions (tl.zeros, …)
+# are built for the interpreter only if TRITON_INTERPRET is set when triton.language is first
+# imported, and importing any transformers model class imports it: so it is set here, in the
+# conftest pytest loads before it imports any test module (tests/kernels/test_softmax_stats.py
+# checks the result).
+os.environ["TRITON_INTERPRET"] = "1"
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 from tiny_model import build_tiny_model  # noqa: E402

@@ -1,8 +1,8 @@
 """Kernel tests: Triton kernels run in the interpreter, on CPU tensors.
 
-``TRITON_INTERPRET=1`` must be set before ``triton.jit`` decorates a kernel; the kernel modules
-import triton lazily, on first use, so setting it here (at collection) is enough —
-``test_triton_kernels_are_interpreted`` checks it.
+``TRITON_INTERPRET=1`` must be set before ``triton.language`` is imported (its own jit'd
+functions) and before ``triton.jit`` decorates a kernel: ``tests/conftest.py`` sets it, before
+any test module is imported; ``test_triton_kernels_are_interpreted`` checks it.
 
 Triton 3.5.1's interpreter converts a 1-element array to an int with ``int(array)``, which
 NumPy ≥ 2.4 rejects, so every ``range`` over a runtime bound fails (triton-lang/triton#9171,
@@ -12,12 +12,9 @@ fixed upstream by squeezing first); the patch below applies that fix.
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import pytest
 import torch
-
-os.environ["TRITON_INTERPRET"] = "1"
 
 if importlib.util.find_spec("triton") is not None:
     from triton.runtime import interpreter
