@@ -4,7 +4,7 @@ Every expected failure prints one line ``error: …`` on stderr, naming the fiel
 path, and no traceback (``bench --debug …`` re-raises to show it):
 
 - exit 2, bad input: an unknown name, an invalid parameter, a malformed sweep file, a model
-  that cannot be found, an invalid option (``--format``, ``--limit``, ``--tracking-uri``,
+  that cannot be found, a task's data file that is missing or malformed, an invalid option (``--format``, ``--limit``, ``--tracking-uri``,
   ``--cache-dir``, …), a store that does not exist or cannot be written. All of it is checked
   before anything is written: no tracking store, cache or output directory is created;
 - exit 1, a runtime failure: an exception while the sweep runs (inside a cell, in MLflow).
@@ -79,8 +79,9 @@ def _bad_input_errors() -> tuple[type[Exception], ...]:
     from entropy_bench.methods.registry import InvalidParameterError, UnknownMethodError
     from entropy_bench.models.hf import ModelNotFoundError
     from entropy_bench.sweep import SpecError
+    from entropy_bench.tasks.base import DataFileError
 
-    return (UnknownMethodError, InvalidParameterError, SpecError, InputError, ModelNotFoundError)
+    return (UnknownMethodError, InvalidParameterError, SpecError, InputError, ModelNotFoundError, DataFileError)
 
 
 def _runtime_message(err: BaseException) -> str:
@@ -437,7 +438,7 @@ def _profile_generation(model, task, limit, decoder, batch_sizes, n_samples, max
                                   n_samples=n_samples, max_new_tokens=max_new_tokens, threads=threads, out_dir=out)
 
 
-STUDIES = ("mirostat", "ead", "matrix-timing", "decoders-grid")
+STUDIES = ("mirostat", "ead", "matrix-timing", "decoders-grid", "retrieval")
 
 
 @_command()
@@ -448,8 +449,9 @@ def study(
     eta: float = typer.Option(1.0, help="mirostat: the learning rate η (1 as in the authors' code; llama.cpp uses 0.1)."),
 ) -> None:
     """Run a study: 'mirostat' (surprise control of Mirostat v2 for τ ∈ {2,3,5}), 'ead' (score vs cost),
-    'matrix-timing' (Matrix Nuclear-Norm vs matrix entropy time, results/estimators/) or 'decoders-grid'
-    (accuracy vs temperature per decoder, the top-nσ claim judged, results/decoders/grid/)."""
+    'matrix-timing' (Matrix Nuclear-Norm vs matrix entropy time, results/estimators/), 'decoders-grid'
+    (accuracy vs temperature per decoder, the top-nσ claim judged, results/decoders/grid/) or 'retrieval'
+    (passkey accuracy vs context length and needle depth, a heat-map, results/tasks/retrieval/)."""
     from entropy_bench.methods.registry import UnknownMethodError
 
     if name not in STUDIES:
@@ -458,7 +460,8 @@ def study(
 
     if not (eta > 0 and eta != float("inf")):
         raise InputError(f"invalid '--eta': must be a finite number > 0, got {eta}")
-    default = {"matrix-timing": Path("results/estimators"), "decoders-grid": Path("results/decoders/grid")}
+    default = {"matrix-timing": Path("results/estimators"), "decoders-grid": Path("results/decoders/grid"),
+               "retrieval": Path("results/tasks/retrieval")}
     out = out_dir or default.get(name, Path("results/decoders") / name)
     check_dir(out, "'--out-dir'")
     if name != "matrix-timing":
@@ -471,6 +474,10 @@ def study(
         from entropy_bench.studies.decoders_grid import run_decoders_grid
 
         table = run_decoders_grid(tracking_uri=tracking_uri, out_dir=out)
+    elif name == "retrieval":
+        from entropy_bench.studies.retrieval import run_retrieval_study
+
+        table = run_retrieval_study(tracking_uri=tracking_uri, out_dir=out)
     elif name == "mirostat":
         from entropy_bench.studies.mirostat import run_mirostat_study
 
@@ -503,6 +510,19 @@ def ui(
     except ServerError as err:
         _fail(str(err), code=1)
     raise typer.Exit(code)
+
+
+@app.command("lm-eval", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                          "help_option_names": []})
+def lm_eval_cli(ctx: typer.Context) -> None:
+    """lm-eval's own command line with the model ``entropy_bench`` registered (all arguments go to
+    lm-eval): ``bench lm-eval --model entropy_bench --model_args pretrained=…,decoder=min_p(min_p=0.1)
+    --tasks gsm8k``. ``bench lm-eval --help`` prints lm-eval's help."""
+    import entropy_bench.lm_eval_adapter  # noqa: F401  (registers entropy_bench)
+    from lm_eval.__main__ import cli_evaluate
+
+    sys.argv = ["bench lm-eval", *ctx.args]
+    cli_evaluate()
 
 
 if __name__ == "__main__":

@@ -83,6 +83,7 @@ def run_sweep(
     plan = spec if isinstance(spec, sweeps.Plan) else sweeps.plan(spec)
     track = plan.track
     context = Context(Cache(cache_dir), {**track.resources(), **(resources or {})})
+    available = [c for c in plan.cells if not _skipped(track, c, context)]  # data checked before anything is written
     tracker = Tracker(tracking_uri, plan.spec.name)
     _note_legacy(tracker)
     parent = tracker.open_parent(
@@ -90,7 +91,6 @@ def run_sweep(
         params={"sweep.name": plan.spec.name, "sweep.cells": str(len(plan.cells)), "sweep.track": track.name},
         tags={"bench.sweep_spec": plan.spec.model_dump_json()},
     )
-    available = [c for c in plan.cells if not _skipped(track, c, context)]
     counts = {"new": 0, "rescored": 0, "produced": 0}
     bar = tqdm(total=len(available), desc=f"bench run {plan.spec.name}", unit="cell", disable=not progress)
     in_flight: dict[str, Job] = {}

@@ -19,7 +19,7 @@ import pkgutil
 import re
 import types
 import typing
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Sequence
 
 
 class UnknownMethodError(LookupError):
@@ -27,9 +27,7 @@ class UnknownMethodError(LookupError):
 
     def __init__(self, family: str, name: str, available: list[str]):
         self.family, self.name, self.available = family, name, available
-        close = difflib.get_close_matches(name, available, n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        super().__init__(f"unknown {family} {name!r}{hint} available: {', '.join(available)}")
+        super().__init__(f"unknown {family} {name!r}{did_you_mean(name, available)} available: {', '.join(available)}")
 
     def __str__(self) -> str:  # LookupError would repr() the message
         return self.args[0]
@@ -47,6 +45,18 @@ def require(condition: bool, owner: str, field: str, message: str) -> None:
     """Raise :class:`InvalidParameterError` unless ``condition`` holds."""
     if not condition:
         raise InvalidParameterError(owner, field, message)
+
+
+def did_you_mean(name: Any, available: Sequence[str]) -> str:
+    """``"; did you mean 'a' or 'b'?"`` for the names in ``available`` close to ``name``, else ``""``."""
+    close = difflib.get_close_matches(str(name), list(available), n=3, cutoff=0.5)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def require_choice(value: Any, choices: Sequence[str], owner: str, field: str) -> None:
+    """Raise :class:`InvalidParameterError` unless ``value`` is one of ``choices`` (did-you-mean)."""
+    require(value in choices, owner, field,
+            f"must be one of {', '.join(choices)}, got {value!r}{did_you_mean(value, choices)}")
 
 
 def _format_value(value: Any) -> str:

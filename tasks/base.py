@@ -13,6 +13,16 @@ score generated text:
     extract(text)        -> str                 the answer that ``score`` compares (for reports)
     target(example)      -> str                 the reference answer (for reports)
 
+and may refine three defaults:
+
+    max_new_tokens                              the task's own generation length (LongBench's per
+                                                dataset); a sweep's task entry overrides it
+    fit(example, prompt, tokenizer, max_tokens) the prompt the model reads, given its tokenizer and
+                                                the tokens its window leaves (LongBench's middle
+                                                truncation); default: the prompt unchanged
+    groups(example)      -> {grouping: group}   e.g. {"subject": "Algebra", "level": "3"}: the
+                                                track reports every metric per group as well
+
 ``primary_metric`` (1 = right, 0 = wrong) is the correctness that uncertainty measures are
 evaluated against (AUROC of score vs error).
 
@@ -26,6 +36,7 @@ evaluated against (AUROC of score vs error).
 from __future__ import annotations
 
 import abc
+import contextlib
 import os
 from pathlib import Path
 from typing import Any, ClassVar
@@ -48,6 +59,7 @@ class TextTask(Task, abc.ABC):
     primary_metric: ClassVar[str] = "exact_match"
     no_answer: ClassVar[str | None] = None  # what ``extract`` returns for a text that holds no answer
     stop: ClassVar[tuple[str, ...]] = ()
+    max_new_tokens: ClassVar[int | None] = None  # the task's own generation length (None: the sweep's)
     default_split: ClassVar[str] = "test"
     splits: ClassVar[tuple[str, ...]] = ("train", "test")
 
@@ -62,6 +74,17 @@ class TextTask(Task, abc.ABC):
 
     @abc.abstractmethod
     def extract(self, text: str) -> str: ...
+
+    def fit(self, example: dict[str, Any], prompt: str, tokenizer: Any, max_tokens: int) -> str:
+        """The prompt the model reads: ``prompt`` (of ``example``) fitted to the ``max_tokens``
+        tokens of ``tokenizer`` that the model's window leaves after the generated ones. The
+        default leaves it unchanged (a longer prompt is then an error of the model's)."""
+        return prompt
+
+    def groups(self, example: dict[str, Any]) -> dict[str, str]:
+        """The groups ``example`` belongs to, one per grouping (``{"level": "3"}``); every metric
+        is also reported per group. Default: none."""
+        return {}
 
     def answer(self, text: str) -> str | None:
         """The answer in ``text`` as the task compares answers (two texts with equal answers are
@@ -137,27 +160,49 @@ class DataFileError(ValueError):
         super().__init__(f"{source}: {problem}; expected rows with the fields {', '.join(fields)}")
 
 
-def load_dataset_rows(arguments: dict[str, Any], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+@contextlib.contextmanager
+def quiet_datasets():
+    """``datasets`` without its progress bars and log lines ("Generating test split", a JSON
+    parser's error), restored afterwards: a bad file is one :class:`DataFileError`, not three
+    messages."""
+    import datasets
+
+    bars_off, verbosity = datasets.utils.are_progress_bars_disabled(), datasets.logging.get_verbosity()
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
+    try:
+        yield
+    finally:
+        datasets.logging.set_verbosity(verbosity)
+        if not bars_off:
+            datasets.enable_progress_bars()
+
+
+def load_dataset_rows(arguments: dict[str, Any], fields: tuple[str, ...],
+                      optional: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """The rows of ``datasets.load_dataset(**arguments)`` (see :func:`hub_or_local`), each cut to
     ``fields``, in dataset order; :class:`DataFileError` names the source and ``fields`` when
-    it is missing or malformed."""
+    it is missing or malformed (a row without one of ``fields`` not in ``optional``).
+    ``ConnectionError`` when the source is remote (a hub dataset, or ``data_files`` at a URL)
+    and the hub is unreachable."""
     import datasets  # heavy; imported only when data is actually loaded
 
     from entropy_bench.hub import hub_reachable
 
-    local = "data_files" in arguments
-    source = arguments["data_files"][arguments["split"]] if local else arguments["path"]
-    if not local and not hub_reachable():
+    files = "data_files" in arguments
+    source = arguments["data_files"][arguments["split"]] if files else arguments["path"]
+    if (not files or "://" in source) and not hub_reachable():
         raise ConnectionError(f"the hub is unreachable and BENCH_DATA_DIR is not set: cannot load {source}")
     try:
-        rows = datasets.load_dataset(**arguments)
+        with quiet_datasets():
+            rows = datasets.load_dataset(**arguments)
     except FileNotFoundError as err:
         raise DataFileError(source, fields, "not found") from err
     except datasets.exceptions.DatasetGenerationError as err:
         raise DataFileError(source, fields, f"not JSON lines ({err.__cause__ or err})") from err
     out = [{f: row.get(f) for f in fields} for row in rows]
-    bad = next((i for i, row in enumerate(out) if None in row.values()), None)
-    if bad is not None:
-        missing = [f for f, value in out[bad].items() if value is None]
-        raise DataFileError(source, fields, f"row {bad} (from 0) has no {', '.join(missing)}")
+    for i, row in enumerate(out):
+        missing = [f for f, value in row.items() if value is None and f not in optional]
+        if missing:
+            raise DataFileError(source, fields, f"row {i} (from 0) has no {', '.join(missing)}")
     return out

@@ -42,6 +42,11 @@ Differences from lm-eval, and why:
    Minerva-normalises it.
 4. ``num_fewshot`` is 0–4 (lm-eval's ``first_n`` sampler over its four fixed examples).
 
+math-verify runs on the antlr4 4.11 LaTeX parser, as lm-eval's ``math`` extra installs it
+(``math_verify[antlr4_11_0]``, ``antlr4-python3-runtime==4.11``): the same verdicts as lm-eval's
+``math_verify`` metric, and lm-eval's own ``exact_match`` (sympy's ``parse_latex``) can run
+beside it. (Its verdicts depend on the parser: on 4.13.2, ``50\\%`` also equals ``0.5``.)
+
 Data: the hub dataset ``HuggingFaceH4/MATH-500`` (split ``test``), or with
 ``$BENCH_DATA_DIR`` set, ``$BENCH_DATA_DIR/math500/test.jsonl`` through the same
 ``datasets.load_dataset`` call (the PRM800K file, same rows and fields).
@@ -323,11 +328,15 @@ class MATH500(TextTask):
     def extract(self, text: str) -> str:
         return extract_answer(truncate_at_stop(text, self.stop))
 
+    def groups(self, example: dict[str, Any]) -> dict[str, str]:
+        """Per subject (7) and per level (1–5), as MATH reports its results."""
+        return {"subject": example["subject"], "level": str(example["level"])}
+
     def answer(self, text: str) -> str | None:
         """The extracted answer as :func:`canonical` names its math-verify parse (the answer
         text, stripped, where math-verify finds nothing; ``None`` for no answer or an empty
         one), ``\\%`` dropped first: ``50\\%`` and ``50``, which math-verify deems equal, name
-        one answer, and ``0.5``, which it also deems equal to ``50\\%``, another."""
+        one answer."""
         extracted = self.extract(text).strip()
         if extracted in (NO_ANSWER, ""):
             return None

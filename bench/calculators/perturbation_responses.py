@@ -19,7 +19,7 @@ from entropy_bench.stats import STATISTICS, StatCalculator
 class PerturbationResponses(StatCalculator):
     """Per example, ``n + 1`` lists of ``r`` response texts: the responses to each question of
     :class:`Perturbations` ``(n)`` (its own first), each prompted as the task prompts the
-    example (``task.prompt(task.with_question(example, question))``).
+    example (the cell model's prompt of ``task.with_question(example, question)``).
 
     Drawn by the ``generator`` input with the cell's sample decoder (``sample_decoder``, by
     default the cell's own: how the decoder changes the responses is what a sweep compares),
@@ -45,7 +45,7 @@ class PerturbationResponses(StatCalculator):
         prompts, rows = [], []
         for example, questions in zip(examples, inputs[Perturbations(self.n)]):
             for j, question in enumerate(questions):
-                prompts.append(task.prompt(task.with_question(example, question)))
+                prompts.append(inputs["generator"].prompt(task.with_question(example, question)))
                 rows.append(example["id"] if j == 0 else f"{example['id']}/paraphrase{j}")
         drawn = inputs["generator"].draw(prompts, rows, self.r)
         per_example = self.n + 1

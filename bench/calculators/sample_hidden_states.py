@@ -30,13 +30,14 @@ class SampleHiddenStates(StatCalculator):
         require(self.layer is None or self.layer >= 0, self.name, "layer", f"must be >= 0 or None, got {self.layer}")
 
     def compute(self, inputs: Mapping[str, Any]) -> list:
-        lm, task = inputs["generator"].lm, inputs["task"]
+        generator = inputs["generator"]
+        lm = generator.lm
         layers = lm.model.config.num_hidden_layers
         layer = layers // 2 if self.layer is None else self.layer
         require(layer <= layers, self.name, "layer", f"model {lm.name!r} has hidden states 0 … {layers}, got {layer}")
         sequences, sizes = [], []
         for example, samples in zip(inputs["examples"], inputs["samples"]):
-            prompt = lm.tokenizer(task.prompt(example), add_special_tokens=False)["input_ids"]
+            prompt = lm.tokenizer(generator.prompt(example), add_special_tokens=False)["input_ids"]
             sequences += [prompt + list(s.token_ids) for s in samples]
             sizes.append(len(samples))
         states = last_hidden_states(lm, sequences, layer)

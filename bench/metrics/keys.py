@@ -28,6 +28,11 @@ def task(split: str, metric: str) -> str:
     return f"{split}/task/{metric}"
 
 
+def task_group(split: str, metric: str, grouping: str, group: str) -> str:
+    """A task metric over one group of examples: ``test/task/exact_match/level/3``."""
+    return f"{split}/task/{metric}/{fragment(grouping)}/{fragment(group).replace('/', '_')}"
+
+
 def uq(split: str, measure_id: str, stat: str) -> str:
     return f"{split}/uq/{fragment(measure_id)}/{stat}"
 

@@ -65,6 +65,11 @@ class LanguageModel:
         return sum(p.numel() for p in self.model.parameters())
 
     @property
+    def context_window(self) -> int | None:
+        """Positions the model attends over (prompt + generated tokens), if its config says."""
+        return first_count(self.model.config.to_dict(), CONTEXT_KEYS)
+
+    @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
@@ -195,21 +200,23 @@ class Resolved:
     source: str
     config: dict | None = None
 
-    def _first(self, keys: tuple[str, ...]) -> int | None:
-        for key in keys:
-            value = (self.config or {}).get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                return value
-        return None
-
     @property
     def context_window(self) -> int | None:
         """Positions the model attends over (prompt + generated tokens), if the config says."""
-        return self._first(CONTEXT_KEYS)
+        return first_count(self.config or {}, CONTEXT_KEYS)
 
     @property
     def n_layers(self) -> int | None:
-        return self._first(LAYER_KEYS)
+        return first_count(self.config or {}, LAYER_KEYS)
+
+
+def first_count(config: dict, keys: tuple[str, ...]) -> int | None:
+    """The first of ``keys`` that ``config`` sets to a positive integer, or ``None``."""
+    for key in keys:
+        value = config.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
 
 
 def _read_config(path: Path, name: str) -> dict:

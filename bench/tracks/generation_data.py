@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import sys
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
@@ -24,6 +25,15 @@ from entropy_bench.methods.records import Generation
 
 if TYPE_CHECKING:
     from entropy_bench.tracks.generation import GenerationCell
+
+
+def model_prompt(task, example: dict, lm, max_new_tokens: int) -> str:
+    """The prompt ``lm`` reads for ``example``: the task's prompt fitted (``TextTask.fit``) to
+    the tokens of ``lm``'s context window left after ``max_new_tokens`` (no limit where the
+    model's config names no window)."""
+    window = lm.context_window
+    budget = sys.maxsize if window is None else window - max_new_tokens
+    return task.fit(example, task.prompt(example), lm.tokenizer, budget)
 
 
 def row_seed(cell_seed: int, example_id: str, sample: int = 0) -> int:
@@ -199,6 +209,10 @@ class Generator:
         return content_key(model=self.lm.fingerprint, large_model=None if large is None else large.fingerprint,
                            seed=self.cell.seed, batch_size=self.cell.batch_size, decoder=self.decoder.id,
                            max_new_tokens=self.cell.task_run.max_new_tokens)
+
+    def prompt(self, example: dict) -> str:
+        """The prompt the cell's model reads for ``example`` (:func:`model_prompt`)."""
+        return model_prompt(self.cell.task_run.task, example, self.lm, self.cell.task_run.max_new_tokens)
 
     def _large(self, decoder: Decoder):
         return self.large_lm if decoder is self.cell.decoder else None

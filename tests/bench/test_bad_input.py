@@ -104,6 +104,18 @@ def _file(name: str, content: bytes = b"x"):
     return setup
 
 
+def _data_dir(name: str, file: str | None = None, content: bytes = b""):
+    """``$BENCH_DATA_DIR`` = ``tmp/name``, holding ``file`` with ``content`` (nothing if ``None``)."""
+
+    def setup(tmp, request, monkeypatch):
+        monkeypatch.setenv("BENCH_DATA_DIR", str(tmp / name))
+        if file is not None:
+            (tmp / name / file).parent.mkdir(parents=True)
+            (tmp / name / file).write_bytes(content)
+
+    return setup
+
+
 def _unreadable_sweep(tmp, request, monkeypatch):
     unreadable(tmp / "sweep.yaml", request, monkeypatch)
 
@@ -244,6 +256,16 @@ CASES = [
     Case("compare-baseline-garbage", ["compare", "tiny", "--tracking-uri", "sqlite:///store.db", "--baseline",
                                       "base.csv"], ("'--baseline'", "base.csv"), setup=_baseline_garbage),
     Case("ui-missing-store", ["ui"], ("no tracking store",)),
+    # task data ($BENCH_DATA_DIR)
+    Case("data-file-missing", RUN, ("no-data/gsm8k/test.jsonl: not found", "expected rows with the fields question"),
+         sweep=s(tasks=[{"name": "gsm8k", "limit": 2}]), setup=_data_dir("no-data")),
+    Case("data-file-not-json", RUN, ("math500/test.jsonl: not JSON lines", "fields problem, solution, answer"),
+         sweep=s(tasks=[{"name": "math500", "limit": 2}]), setup=_data_dir("data", "math500/test.jsonl", b"{oops\n")),
+    Case("data-row-without-field", RUN, ("longbench/qasper.jsonl: row 1 (from 0) has no context",),
+         sweep=s(tasks=[{"name": "longbench", "dataset": "qasper", "limit": 2}]),
+         setup=_data_dir("data", "longbench/qasper.jsonl", b'{"input": "q", "context": "c", "answers": ["a"], '
+                         b'"length": 3, "all_classes": null, "_id": "x"}\n{"input": "q", "answers": ["a"], '
+                         b'"length": 3, "all_classes": null, "_id": "y"}\n')),
     # other commands
     Case("ls-family", ["ls", "decoder"], ("did you mean 'decoders'",)),
     Case("study-name", ["study", "miro"], ("unknown study 'miro'",)),
@@ -371,15 +393,28 @@ def test_the_real_cli(case, tmp_path, tiny_model_dir, request, monkeypatch):
 
 
 def test_the_real_cli_on_a_runtime_failure(tmp_path, tiny_model_dir):
-    """A task whose data cannot be loaded fails at run time, after the store is created: exit 1,
-    one line (MLflow's INFO lines about creating its tables are not printed either)."""
+    """A prompt that cannot be built for the model (600 tokens for a 512-position window) fails
+    inside its cell, after the store is created: exit 1, one line (MLflow's INFO lines about
+    creating its tables are not printed either)."""
+    task = {"name": "synthetic_retrieval", "context_tokens": 600, "limit": 1}
+    path = write(tiny_sweep(tiny_model_dir, tasks=[task]), tmp_path / "sweep.yaml")
+    done = bench(["run", str(path), "--no-progress"], tmp_path)
+    lines = done.stderr.splitlines()
+    assert done.returncode == 1, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "context_tokens=600" in lines[0], done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_the_real_cli_on_missing_task_data(tmp_path, tiny_model_dir):
+    """A task whose data file is missing is bad input, found before anything is written: exit 2,
+    one line naming the file and the fields, no store."""
     spec = tiny_sweep(tiny_model_dir, tasks=[{"name": "gsm8k", "limit": 2, "max_new_tokens": 2}])
     path = write(spec, tmp_path / "sweep.yaml")
     done = bench(["run", str(path), "--no-progress"], tmp_path, BENCH_DATA_DIR=str(tmp_path / "no-data"))
     lines = done.stderr.splitlines()
-    assert done.returncode == 1, done.stderr
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "gsm8k" in lines[0], done.stderr
-    assert "Traceback" not in done.stdout + done.stderr
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "no-data/gsm8k/test.jsonl" in lines[0], done.stderr
+    assert "fields question, answer" in lines[0] and not (tmp_path / "mlruns.db").exists()
 
 
 def test_the_real_cli_with_debug_shows_the_traceback(tmp_path):

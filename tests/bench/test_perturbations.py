@@ -47,10 +47,15 @@ def gen(text: str) -> Generation:
 
 
 class RecordingGenerator:
-    """Records each draw; the k-th continuation of row r is the text ``" <r>#<k> "``."""
+    """Records each draw; the k-th continuation of row r is the text ``" <r>#<k> "``; the model
+    reads ``task``'s prompts marked ``<fit>`` (as ``Generator.prompt`` fits them to its window)."""
 
-    def __init__(self):
+    def __init__(self, task=None):
         self.calls = []
+        self.task = task
+
+    def prompt(self, example):
+        return "<fit>" + self.task.prompt(example)
 
     def draw(self, prompts, rows, n, **settings):
         self.calls.append({"prompts": list(prompts), "rows": list(rows), "n": n, **settings})
@@ -75,12 +80,12 @@ def test_perturbation_responses_prompt_each_question_as_the_task_prompts_its_exa
     task = TASKS.build("arithmetic", style="word", num_fewshot=1)
     (example,) = task.load("test", 1)
     questions = [example["question"], "Another wording?", ""]
-    generator = RecordingGenerator()
+    generator = RecordingGenerator(task)
     out = PerturbationResponses(n=2, r=3).compute(
         {Perturbations(2): [questions], "examples": [example], "task": task, "generator": generator})
     (call,) = generator.calls
-    assert call["prompts"][0] == task.prompt(example)  # the example's own prompt: its samples' rows
-    assert call["prompts"][1] == task.prompt({**example, "question": "Another wording?"})
+    assert call["prompts"][0] == "<fit>" + task.prompt(example)  # the example's own prompt: its samples' rows
+    assert call["prompts"][1] == "<fit>" + task.prompt({**example, "question": "Another wording?"})
     assert "Question: \n" in call["prompts"][2]  # an empty paraphrase is kept as it is
     assert call["rows"] == [example["id"], f"{example['id']}/paraphrase1", f"{example['id']}/paraphrase2"]
     assert call["n"] == 3 and "decoder" not in call  # the cell's sampler, the task's length and stops

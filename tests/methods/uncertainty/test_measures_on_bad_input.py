@@ -61,8 +61,11 @@ class FakeGenerator:
     (perturbed questions and their responses as degenerate as the samples); forward passes (PMI,
     EigenScore) run the tiny model over the cases' token ids."""
 
-    def __init__(self, samples: list[Generation], lm):
-        self.samples, self.lm = samples, lm
+    def __init__(self, samples: list[Generation], lm, task):
+        self.samples, self.lm, self.task = samples, lm, task
+
+    def prompt(self, example):
+        return self.task.prompt(example)
 
     def draw(self, prompts, rows, n, **settings):
         return [[self.samples[(i * n + k) % len(self.samples)] for k in range(n)] for i in range(len(prompts))]
@@ -88,9 +91,10 @@ def measures():
 def test_no_crash_and_no_silent_nan(measure, case, tmp_path, lm):
     samples = CASES[case]
     answer = samples[0]
+    task = TASKS.build("arithmetic")
     inputs = {"generations": [answer, generation("5", [-0.1])], "greedy": [answer, generation("5", [-0.1])],
               "examples": [{"id": "a", "expression": "1 + 2"}, {"id": "b", "expression": "3 - 1"}],
-              "task": TASKS.build("arithmetic"), "generator": FakeGenerator(samples, lm),
+              "task": task, "generator": FakeGenerator(samples, lm, task),
               "encoders": FakeEncoders(), "samples": [samples, [generation("5", [-0.1]), generation("6", [-0.2])]]}
     calculators = plan(measure.requires, INPUTS)
     keys = {k: f"{case}/{k}" for k in INPUTS}
