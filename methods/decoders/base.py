@@ -20,12 +20,13 @@ that declares a large model (a chain with two such parts is refused when it is b
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Callable, ClassVar, NamedTuple, Sequence
 
 import torch
 
 from entropy_bench.methods.decoders.bad_logits import check_logits
-from entropy_bench.methods.registry import DECODERS, InvalidParameterError, Method
+from entropy_bench.methods.registry import DECODERS, InvalidParameterError, Method, split_method_id, split_outside_brackets
 
 
 class Decoder(Method):
@@ -226,3 +227,22 @@ class LogitsProcessorAdapter:
         warped, self._state = self.decoder(scores, self._state)
         self._last = (input_ids.shape[1], scores)
         return warped
+
+
+def parse_decoder(text: str) -> Decoder:
+    """A decoder from its id (the inverse of ``Decoder.id``): ``greedy``, ``min_p(min_p=0.1)``,
+    or a chain ``temperature(temperature=0.7)+top_p(top_p=0.9)``; each value is read as a YAML
+    scalar or list (``0.1`` a float, ``[1,2]`` a list), as a sweep file would give it."""
+    import yaml
+
+    parts = split_outside_brackets(text, "+")
+    if parts is None or not all(p.strip() for p in parts):
+        raise ValueError(f"not a decoder id: {text!r} (expected e.g. min_p(min_p=0.1) or greedy+top_k(top_k=5))")
+    specs = []
+    for part in parts:
+        name, items = split_method_id(part.strip())
+        if not re.fullmatch(r"[A-Za-z_][\w.-]*", name):
+            raise ValueError(f"not a decoder id: {part.strip()!r} (expected name or name(key=value,…))")
+        specs.append({"name": name, **{key.strip(): yaml.safe_load(value) for key, value in items}})
+    return build_decoder(specs)
+
