@@ -15,7 +15,7 @@ CORPUS = [
 ] * 20
 
 
-def build_tiny_model(path: Path, seed: int = 0, n_layer: int = 2) -> Path:
+def build_tiny_model(path: Path, seed: int = 0, n_layer: int = 2, n_positions: int = 512) -> Path:
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
@@ -30,7 +30,7 @@ def build_tiny_model(path: Path, seed: int = 0, n_layer: int = 2) -> Path:
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
     torch.manual_seed(seed)
     config = GPT2Config(
-        vocab_size=len(fast), n_positions=512, n_embd=32, n_layer=n_layer, n_head=2,
+        vocab_size=len(fast), n_positions=n_positions, n_embd=32, n_layer=n_layer, n_head=2,
         bos_token_id=fast.eos_token_id, eos_token_id=fast.eos_token_id,
     )
     model = GPT2LMHeadModel(config)

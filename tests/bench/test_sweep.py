@@ -397,3 +397,19 @@ def test_load_of_a_directory_or_a_non_utf8_file_is_a_spec_error(tmp_path):
     (tmp_path / "latin1.yaml").write_bytes(b"name: caf\xe9\n")
     with pytest.raises(SpecError, match="not UTF-8"):
         load(tmp_path / "latin1.yaml")
+
+
+def test_every_shipped_sweep_expands_and_its_logged_names_fit_mlflow():
+    """Every task, decoder and measure of every shipped sweep builds with its parameters (model
+    availability is the plan's own check, which needs the models: not here)."""
+    from importlib import resources
+
+    from entropy_bench.sweep import check_logged
+
+    names = sorted(p.name.removesuffix(".yaml") for p in resources.files("entropy_bench.sweeps").iterdir()
+                   if p.name.endswith(".yaml"))
+    assert {"default", "longbench-offline", "gsm-symbolic"} <= set(names)
+    for name in names:
+        cells = expand(load(name))
+        assert cells, name
+        check_logged(cells)
