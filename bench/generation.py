@@ -59,6 +59,7 @@ from entropy_bench.methods.decoders.base import Decoder
 from entropy_bench.methods.records import Generation
 from entropy_bench.models.hf import LanguageModel
 from entropy_bench.models.kv_cache import preallocated_cache
+from entropy_bench.tasks.base import truncate_at_stop
 
 
 def _gumbel(shape_v: int, generators: list[torch.Generator], device: torch.device) -> torch.Tensor:
@@ -91,9 +92,8 @@ def _token_stats(logits: torch.Tensor, warped: torch.Tensor, chosen: torch.Tenso
     return {k: v.new_zeros((len(live), *v.shape[1:])).index_copy_(0, rows, v) for k, v in values.items()}
 
 
-def _truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
-    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
-    return (text[:cut], True) if cut >= 0 else (text, False)
+def _stopped(text: str, stop: Sequence[str]) -> bool:
+    return len(truncate_at_stop(text, stop)) < len(text)
 
 
 class StopScan:
@@ -121,7 +121,7 @@ class StopScan:
         for i in live:
             self.tokens[i].append(chosen[i])
             tail = self._text(self.tokens[i][-self.window :])
-            if any(s in tail for s in self.stop) and _truncate_at_stop(self._text(self.tokens[i]), self.stop)[1]:
+            if any(s in tail for s in self.stop) and _stopped(self._text(self.tokens[i]), self.stop):
                 hits.append(i)
         return hits
 
@@ -342,7 +342,9 @@ def _record(tok, steps: list[dict[str, torch.Tensor]], row: int, finish: str, st
     live = [s for s in steps if bool(s["live"][row])]
     ids = [int(s["token"][row]) for s in live]
     n_text = len(ids) - 1 if finish == "eos" else len(ids)
-    text, stopped = _truncate_at_stop(tok.decode(ids[:n_text], skip_special_tokens=True), stop)
+    whole = tok.decode(ids[:n_text], skip_special_tokens=True)
+    text = truncate_at_stop(whole, stop)
+    stopped = len(text) < len(whole)
     finish = "stop" if stopped else finish
     n = len(ids)
     if stopped:  # smallest prefix of tokens whose text covers the kept text

@@ -39,7 +39,7 @@ import abc
 import contextlib
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
@@ -129,11 +129,11 @@ class DataTask(Task, abc.ABC):
         return self.name
 
 
-def truncate_at_stop(text: str, stop: tuple[str, ...]) -> str:
-    """Text before the first occurrence of each stop sequence (as lm-eval's ``generate_until``)."""
-    for s in stop:
-        text = text.split(s)[0]
-    return text
+def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
+    """``text`` before the earliest occurrence of any (non-empty) stop string: what lm-eval's
+    ``generate_until`` keeps, cutting at each ``until`` string in turn."""
+    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=len(text))
+    return text[:cut]
 
 
 def data_dir() -> Path | None:
