@@ -150,27 +150,37 @@ def display(summary: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
         if out[col].dtype == object:
             out[col] = out[col].map(lambda v: printable(v) if isinstance(v, str) else v)
     for col in metric_columns(summary):
-        star = col.startswith("Δ")
+        delta = col.startswith("Δ")
         out[col] = [
-            "–" if pd.isna(v) else f"{v:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]{'*' if lo > 0 or hi < 0 else ''}"
-            if star else f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+            "–" if pd.isna(v) else f"{v:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]{' ns' if lo <= 0 <= hi else ''}"
+            if delta else f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
             for v, lo, hi in zip(summary[col], summary[f"{col}_ci_low"], summary[f"{col}_ci_high"])
         ]
     return out
 
 
+def delta_note(summary: pd.DataFrame) -> str:
+    """The line under a table with Δ columns naming their test (the summary's ``attrs["delta_test"]``,
+    set by the track) and the ``ns`` mark; empty without Δ columns."""
+    if not any(c.startswith("Δ") for c in metric_columns(summary)):
+        return ""
+    test = summary.attrs.get("delta_test")
+    return f"Δ columns: {f'{test}; ' if test else ''}differences whose CI contains 0 are marked ns (not significant)"
+
+
 def render(summary: pd.DataFrame, fmt: str = "md") -> str:
-    """The table as Markdown, HTML, LaTeX (tasks by short labels, their full ids listed below the
-    table) or CSV (numeric, with CI columns and full ids)."""
+    """The table as Markdown, HTML, LaTeX (under the table: the test behind its Δ columns, then the
+    tasks' full ids behind their short labels) or CSV (numeric, with CI columns and full ids)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown table format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "csv":
         return summary.to_csv(index=False)
-    shown, notes = display(summary), legend(summary)
+    shown, note, notes = display(summary), delta_note(summary), legend(summary)
     if fmt == "md":
-        return shown.to_markdown(index=False) + (f"\n\nTasks:\n{notes}" if notes else "")
+        return shown.to_markdown(index=False) + (f"\n\n{note}" if note else "") + (f"\n\nTasks:\n{notes}" if notes else "")
     if fmt == "html":
         items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in notes.splitlines())
-        return shown.to_html(index=False, escape=True) + (f"\n<p>Tasks:</p><ul>{items}</ul>" if notes else "")
+        return (shown.to_html(index=False, escape=True) + (f"\n<p>{html.escape(note)}</p>" if note else "")
+                + (f"\n<p>Tasks:</p><ul>{items}</ul>" if notes else ""))
     latex = "".join(f"% {line[2:]}\n" for line in notes.splitlines())
-    return shown.to_latex(index=False, escape=True) + latex
+    return shown.to_latex(index=False, escape=True) + (f"% {note}\n" if note else "") + latex

@@ -33,10 +33,23 @@ def bootstrap_ci(
     seed: int = 0,
 ) -> tuple[float, float]:
     """(low, high) percentile CI of ``statistic(*arrays)``; NaN resamples are dropped."""
+    return percentile_interval(bootstrap_values(statistic, *arrays, clusters=clusters, n_resamples=n_resamples,
+                                                seed=seed), level)
+
+
+def bootstrap_values(
+    statistic: Callable[..., float], *arrays: Sequence, clusters: Sequence | None = None,
+    n_resamples: int = 1000, seed: int = 0,
+) -> np.ndarray:
+    """``statistic`` on each resample (:func:`resample_indices`; one cluster per row by default)."""
     arrays = [np.asarray(a) for a in arrays]
-    n = len(arrays[0])
-    clusters = np.arange(n) if clusters is None else clusters
-    values = np.array([statistic(*(a[idx] for a in arrays)) for idx in resample_indices(clusters, n_resamples, seed)])
+    clusters = np.arange(len(arrays[0])) if clusters is None else clusters
+    return np.array([statistic(*(a[idx] for a in arrays)) for idx in resample_indices(clusters, n_resamples, seed)],
+                    dtype=float)
+
+
+def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The (α/2, 1 − α/2) percentiles of ``values`` without its NaNs (α = 1 − level); NaN if none is left."""
     values = values[~np.isnan(values)]
     if len(values) == 0:
         return float("nan"), float("nan")

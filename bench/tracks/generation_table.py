@@ -11,8 +11,10 @@ resampling whole examples (all seeds of a drawn example together):
   ``mean warped entropy``: of the decoder's output distribution (0 for greedy);
 - ``Δ accuracy``: paired difference to a reference decoder of the same (model, task), by
   default ``greedy``: per example, accuracy averaged over seeds, minus the reference's, on the
-  examples both rows share; its CI resamples those examples. A difference whose CI excludes
-  0 is significant at the 5 % level and is starred in the rendered table.
+  examples both rows share; its CI is the paired bootstrap over those examples
+  (``metrics.paired``). A difference whose CI contains 0 is not significant at the 5 % level
+  and is marked ``ns`` in the rendered table, which names the test below it (the summary's
+  ``attrs["delta_test"]``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pandas as pd
 
 from entropy_bench.metrics import keys
 from entropy_bench.metrics.bootstrap import bootstrap_ci
+from entropy_bench.metrics.paired import describe_bootstrap, paired_bootstrap
 from entropy_bench.metrics.uq import auroc
 
 ROW_KEYS = ("model", "task", "decoder")
@@ -46,28 +49,29 @@ def summarise(
         for column, name in (("mean_entropy", keys.MEAN_ENTROPY), ("mean_warped_entropy", keys.MEAN_WARPED_ENTROPY)):
             if column in group:
                 stats[name] = (np.mean, (group[column].to_numpy(dtype=float),))
-        clusters_of = _delta_vs_reference(examples, group, row_keys, reference, stats)
         for name, (fn, arrays) in stats.items():
             row[name] = fn(*arrays)
             row[f"{name}_ci_low"], row[f"{name}_ci_high"] = bootstrap_ci(
-                fn, *arrays, clusters=clusters_of.get(name, clusters), n_resamples=n_resamples, seed=seed
+                fn, *arrays, clusters=clusters, n_resamples=n_resamples, seed=seed
             )
-        rows.append(row)
-    return pd.DataFrame(rows).sort_values(list(ROW_KEYS), ignore_index=True)
+        rows.append(row | _delta_vs_reference(examples, group, row_keys, reference, n_resamples, seed))
+    summary = pd.DataFrame(rows).sort_values(list(ROW_KEYS), ignore_index=True)
+    summary.attrs["delta_test"] = describe_bootstrap(n_resamples)
+    return summary
 
 
-def _delta_vs_reference(examples, group, row_keys, reference, stats) -> dict:
-    """Adds the paired Δ accuracy to ``stats``; returns its clusters (the shared example ids)."""
+def _delta_vs_reference(examples, group, row_keys, reference, n_resamples, seed) -> dict[str, float]:
+    """The paired Δ accuracy against ``reference`` on the examples both rows share, with its CI."""
     ref = examples[
         (examples["model"] == row_keys[0]) & (examples["task"] == row_keys[1]) & (examples["decoder"] == reference)
     ]
     if not len(ref) or row_keys[2] == reference:
         return {}
     ours, theirs = _per_example_accuracy(group), _per_example_accuracy(ref)
-    shared = ours.index.intersection(theirs.index)
-    name = keys.delta_column(keys.ACCURACY, reference)
-    stats[name] = (np.mean, ((ours[shared] - theirs[shared]).to_numpy(),))
-    return {name: shared.to_numpy()}
+    shared = ours.index.intersection(theirs.index).sort_values()
+    test = paired_bootstrap(np.mean, (ours[shared].to_numpy(),), (theirs[shared].to_numpy(),),
+                            n_resamples=n_resamples, seed=seed)
+    return keys.with_ci(keys.delta_column(keys.ACCURACY, reference), test.delta, (test.ci_low, test.ci_high))
 
 
 def _per_example_accuracy(group: pd.DataFrame) -> pd.Series:

@@ -7,7 +7,8 @@ a row's seeds and resampling whole examples (95 % percentile bootstrap):
   (``metrics.uq``) with CIs, the measures ranked by AUROC; each measure's paired difference to
   the best one (same resampled examples for both, so what the two share cancels): where that
   difference's CI holds 0, the measure is **not significantly worse than the best** (``≈`` in
-  the rendered table), the same for PRR;
+  the rendered table, which names the test: ``metrics.paired.describe_bootstrap``), the same
+  for PRR;
 - :func:`temperature_sensitivity` — per (model, task, decoder family) and measure: TSU over the
   family's temperatures (``metrics.uq.tsu``: the fraction of questions whose uncertainty rises
   strictly from each temperature to the next), with a CI over questions. A decoder's family
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from entropy_bench.metrics.bootstrap import resample_indices
+from entropy_bench.metrics.paired import describe_bootstrap
 from entropy_bench.metrics.uq import auroc, prr, tsu
 
 ROW_KEYS = ("model", "task", "decoder")
@@ -58,7 +60,9 @@ def rank_measures(examples: pd.DataFrame, n_resamples: int = 1000, seed: int = 0
         correct = table["correct"].to_numpy()
         block = [_measure_row(table[m].to_numpy(), correct, draws) | {"measure": m[3:]} for m in measures]
         rows += [dict(zip(ROW_KEYS, row_keys)) | r | {"n": len(table)} for r in _compare_to_best(block)]
-    return pd.DataFrame(rows)
+    ranking = pd.DataFrame(rows)
+    ranking.attrs["gap_test"] = describe_bootstrap(n_resamples)
+    return ranking
 
 
 def _measure_row(scores: np.ndarray, correct: np.ndarray, draws: list[np.ndarray]) -> dict:
@@ -121,7 +125,8 @@ def render_markdown(ranking: pd.DataFrame, sensitivity: pd.DataFrame) -> str:
     then TSU per decoder family."""
     lines = ["# Which measure detects errors best, per decoder", "",
              "AUROC and PRR with 95 % bootstrap CIs over questions; measures ranked by AUROC. "
-             "`≈`: the paired bootstrap CI of (best − this) holds 0 — not significantly worse than the best.", ""]
+             f"`≈`: the CI of (best − this) holds 0 — not significantly worse than the best "
+             f"({ranking.attrs.get('gap_test', 'paired bootstrap')}).", ""]
     for (model, task, decoder), part in ranking.groupby(list(ROW_KEYS), sort=False):
         lines += [f"## {decoder}", "", f"{model} · {task} · n = {part['n'].iloc[0]}", "",
                   "| rank | measure | AUROC | | PRR | |", "|---|---|---|---|---|---|"]

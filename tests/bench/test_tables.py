@@ -89,7 +89,7 @@ def test_paired_delta_against_greedy_by_hand():
     assert (summary.loc[TEMP, f"{col}_ci_low"], summary.loc[TEMP, f"{col}_ci_high"]) == pytest.approx((low, high))
     assert np.isnan(summary.loc[GREEDY, col])  # the reference has no delta to itself
     shown = render(summarise(examples(), n_resamples=N_RESAMPLES, seed=SEED), "md")
-    assert "+0.000 [" in shown and "]*" not in shown  # not significant, so not starred
+    assert f"+0.000 [{low:+.3f}, {high:+.3f}] ns |" in shown  # the CI holds 0: not significant
 
 
 @pytest.fixture(scope="module")
@@ -255,7 +255,7 @@ def test_render_markdown_shows_value_and_ci(summary):
     assert "0.875 [" in md  # greedy AUROC msp = 7/8
     assert "AUROC msp" in md and "accuracy_ci_low" not in md
     assert "model" not in md.splitlines()[0]  # a single model: no model column
-    table = md.split("\n\nTasks:\n")[0]  # the task's full id is listed below the table
+    table = md.split("\n\n")[0]  # the test behind the Δ column and the task's full id are listed below
     assert table.count("\n") == len(summary) + 1  # header, rule, one line per row
 
 
@@ -276,6 +276,30 @@ def test_render_missing_value_is_a_dash(summary):
     s = summary.copy()
     s.loc[0, "AUROC msp"] = np.nan
     assert "–" in render(s, "md")
+
+
+NOTE = ("Δ columns: paired bootstrap over the same examples, 200 resamples, 95 %; "
+        "differences whose CI contains 0 are marked ns (not significant)")
+
+
+@pytest.mark.parametrize("ci, mark", [((0.05, 0.2), ""), ((-0.3, -0.01), ""), ((-0.2, 0.0), " ns"),
+                                      ((0.0, 0.3), " ns"), ((-0.1, 0.1), " ns")])
+def test_a_delta_whose_ci_holds_zero_is_marked_ns(summary, ci, mark):
+    s = summary.copy()
+    col = "Δ accuracy vs greedy"
+    s.loc[1, [col, f"{col}_ci_low", f"{col}_ci_high"]] = [0.1, *ci]
+    row = render(s, "md").splitlines()[3]
+    assert row.rstrip(" |").endswith(f"+0.100 [{ci[0]:+.3f}, {ci[1]:+.3f}]{mark}"), row
+
+
+def test_the_test_behind_the_delta_columns_is_named_under_the_table(summary):
+    md = render(summary, "md")
+    table, note, tasks = md.split("\n\n")
+    assert note == NOTE and tasks.startswith("Tasks:\n")
+    assert f"<p>{NOTE}</p>" in render(summary, "html") and f"% {NOTE}\n" in render(summary, "latex")
+    assert "Δ columns" not in render(summary, "csv")
+    without = summarise(examples(), n_resamples=20, reference=None)
+    assert "Δ columns" not in render(without, "md") and "Δ columns" not in render(without, "html")
 
 
 def test_render_unknown_format(summary):

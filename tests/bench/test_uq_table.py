@@ -65,6 +65,7 @@ def test_tsu_per_family_over_its_temperatures():
     assert table.loc["rises", "temperatures"] == [0.7, 1.0, 1.3]
     text = render_markdown(rank_measures(pd.concat(frames), n_resamples=50), temperature_sensitivity(pd.concat(frames), n_resamples=50))
     assert "## greedy" in text and "| `mixed` | 0.75 [" in text
+    assert "(paired bootstrap over the same examples, 50 resamples, 95 %)" in text  # the test behind `≈`
 
 
 def test_bad_view_or_format_is_an_input_error_before_the_store_is_read(tmp_path):
