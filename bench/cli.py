@@ -279,45 +279,63 @@ def _uq_view(examples, table_format: str, plot: Optional[Path]) -> str:
 @_command()
 def compare(
     experiment: str = typer.Argument("default", help="MLflow experiment (= sweep name)."),
-    baseline: Path = typer.Option(Path("results/baselines/default.csv"), help="Baseline table (bench table --format csv)."),
+    baseline: Optional[str] = typer.Option(None, help="A baseline's name (results/baselines/NAME.csv, written by "
+                                           "`bench baseline`) or a CSV path (bench table --format csv); "
+                                           "default: the experiment's name."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
     parent: Optional[str] = typer.Option(None, help="Only the cells of this parent run."),
+    report: Optional[Path] = typer.Option(None, help="Also write the regression report here (Markdown)."),
 ) -> None:
     """Compare an experiment's table with a baseline; exit 1 if a metric regressed beyond the baseline CI."""
-    import pandas as pd
-
-    from entropy_bench.checks import InputError, check_input_file, check_run_id
+    from entropy_bench.checks import check_output_file, check_run_id
     from entropy_bench.compare import compare as compare_tables
-    from entropy_bench.compare import regressions
+    from entropy_bench.compare import markdown, regressions
     from entropy_bench.tables import load_examples, summarise
 
     if parent is not None:
         check_run_id(parent, "'--parent'")
+    if report is not None:
+        check_output_file(report, "'--report'")
     tracking_uri = _check_store(tracking_uri, write=False)
-    if not baseline.exists():
-        _fail(f"baseline {str(baseline)!r} does not exist (write one with: bench table {experiment} --format csv -o {baseline})")
-    check_input_file(baseline, "'--baseline'")
-    try:
-        base = pd.read_csv(baseline)
-    except (ValueError, UnicodeDecodeError) as err:  # pandas' ParserError / EmptyDataError are ValueErrors
-        raise InputError(f"invalid '--baseline': {str(baseline)!r} is not a CSV table ({' '.join(str(err).split())})") from None
-    from entropy_bench.tables import metric_columns
-
-    if not metric_columns(base):
-        raise InputError(f"invalid '--baseline': {str(baseline)!r} has no metric columns (<m>, <m>_ci_low, "
-                         f"<m>_ci_high); write one with: bench table {experiment} --format csv -o {baseline}")
+    path, base = _read_baseline(baseline or experiment, experiment)
     _quiet_mlflow()
     try:
         current = summarise(load_examples(tracking_uri, experiment, parent))
     except LookupError as err:
         _fail(str(err))
-    report = compare_tables(current, base)
-    typer.echo(report.to_markdown(index=False, floatfmt=".3f"))
-    bad = regressions(report)
+    table = compare_tables(current, base)
+    typer.echo(table.to_markdown(index=False, floatfmt=".3f"))
+    if report is not None:
+        report.write_text(markdown(table, experiment, path))
+    bad = regressions(table)
     if len(bad):
-        typer.secho(f"{len(bad)} regression(s) against {baseline}", fg=typer.colors.RED, err=True)
+        typer.secho(f"{len(bad)} regression(s) against {path}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
-    typer.echo(f"no regression against {baseline}", err=True)
+    typer.echo(f"no regression against {path}", err=True)
+
+
+def _read_baseline(value: str, experiment: str):
+    """``--baseline``'s path (a bare name resolved by ``compare.baseline_path``) and its table."""
+    import pandas as pd
+
+    from entropy_bench.checks import InputError, check_input_file
+    from entropy_bench.compare import baseline_path
+    from entropy_bench.tables import metric_columns
+
+    path = baseline_path(value)
+    hint = (f"bench baseline {experiment} {value}" if path != Path(value)
+            else f"bench table {experiment} --format csv -o {path}")
+    if not path.exists():
+        _fail(f"baseline {str(path)!r} does not exist (write one with: {hint})")
+    check_input_file(path, "'--baseline'")
+    try:
+        base = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError) as err:  # pandas' ParserError / EmptyDataError are ValueErrors
+        raise InputError(f"invalid '--baseline': {str(path)!r} is not a CSV table ({' '.join(str(err).split())})") from None
+    if not metric_columns(base):
+        raise InputError(f"invalid '--baseline': {str(path)!r} has no metric columns (<m>, <m>_ci_low, "
+                         f"<m>_ci_high); write one with: {hint}")
+    return path, base
 
 
 @_command("ls")
@@ -523,6 +541,84 @@ def lm_eval_cli(ctx: typer.Context) -> None:
 
     sys.argv = ["bench lm-eval", *ctx.args]
     cli_evaluate()
+
+
+@_command()
+def report(
+    experiment: str = typer.Argument("default", help="MLflow experiment (= sweep name)."),
+    parent: Optional[str] = typer.Option(None, help="The sweep's parent run [default: the experiment's latest]."),
+    output: Path = typer.Option(Path("report.html"), "-o", "--output",
+                                help="The HTML file; its Markdown twin (.md) and <name>_figures/ go beside it."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
+) -> None:
+    """A sweep's report: spec, environment, comparison table with CIs and figures, as one
+    self-contained HTML file (inline style and images) and a Markdown twin."""
+    from entropy_bench.checks import check_run_id
+    from entropy_bench.report import build_report
+    from entropy_bench.report_render import check_report_path, write_report
+
+    if parent is not None:
+        check_run_id(parent, "'--parent'")
+    check_report_path(output, "'--output'")
+    tracking_uri = _check_store(tracking_uri, write=False)
+    _quiet_mlflow()
+    try:
+        built = build_report(tracking_uri, experiment, parent)
+    except LookupError as err:
+        _fail(str(err))
+    html_file, markdown, *images = write_report(built, output)
+    typer.echo(f"report written to {html_file} and {markdown} ({len(images)} figures beside it)", err=True)
+
+
+@_command()
+def diff(
+    run_a: str = typer.Argument(..., help="An MLflow run id (a cell's child run or a sweep's parent run)."),
+    run_b: str = typer.Argument(..., help="Another run id of the same store."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
+) -> None:
+    """The params and metrics that differ between two runs, with deltas (B − A) and, for metrics
+    logged with a CI, whether the other run's value lies outside each run's CI."""
+    from entropy_bench.checks import check_run_id
+    from entropy_bench.diff import load_run, metric_changes, param_changes, render
+
+    check_run_id(run_a, "RUN_A")
+    check_run_id(run_b, "RUN_B")
+    tracking_uri = _check_store(tracking_uri, write=False)
+    _quiet_mlflow()
+    a, b = load_run(tracking_uri, run_a, "RUN_A"), load_run(tracking_uri, run_b, "RUN_B")
+    typer.echo(render(param_changes(a.data.params, b.data.params), metric_changes(a.data.metrics, b.data.metrics),
+                      run_a, run_b), nl=False)
+
+
+@_command()
+def baseline(
+    experiment: str = typer.Argument(..., help="MLflow experiment (= sweep name)."),
+    name: str = typer.Argument(..., help="The baseline's name: `bench compare --baseline NAME` reads it back."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI."),
+    parent: Optional[str] = typer.Option(None, help="Only the cells of this parent run."),
+    out_dir: Path = typer.Option(Path("results/baselines"), help="Where baselines live."),
+) -> None:
+    """Save an experiment's table as the baseline NAME: <out-dir>/NAME.csv, as `bench table --format csv` writes it."""
+    from entropy_bench.checks import InputError, check_dir, check_run_id
+    from entropy_bench.compare import is_baseline_name
+    from entropy_bench.tables import load_examples, render, summarise
+
+    if not is_baseline_name(name):
+        raise InputError(f"invalid NAME: {name!r} is not a bare name (letters, digits, '_', '-', '.'; no '/', "
+                         f"no leading '.', no .csv suffix): the baseline is written to <out-dir>/NAME.csv")
+    if parent is not None:
+        check_run_id(parent, "'--parent'")
+    check_dir(out_dir, "'--out-dir'")
+    tracking_uri = _check_store(tracking_uri, write=False)
+    _quiet_mlflow()
+    try:
+        text = render(summarise(load_examples(tracking_uri, experiment, parent)), "csv")
+    except LookupError as err:
+        _fail(str(err))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.csv").write_text(text)
+    typer.echo(f"baseline {name!r} written to {out_dir / f'{name}.csv'} (bench compare {experiment} --baseline {name})",
+               err=True)
 
 
 if __name__ == "__main__":
