@@ -22,9 +22,10 @@ keeps its parameters):
 - ``decoder``: a decoder id (``greedy``, ``min_p(min_p=0.1)``, ``temperature(temperature=0.7)+top_p(top_p=0.9)``).
   It decides how tokens are drawn; a task's ``do_sample`` / ``temperature`` are not read (its
   ``until`` and ``max_gen_toks`` are).
-- ``seed`` and ``row_id``: request ``k`` of document ``d`` is drawn with the seed
-  ``row_seed(seed, row_id.format(task=<task name>, doc_id=d), k)`` — a sweep cell's seeding,
-  so ``row_id=gsm8k/test/{doc_id}`` with the cell's seed gives exactly the cell's answers.
+- ``seed`` and ``row_prefix``: request ``k`` of document ``d`` is drawn with the seed
+  ``row_seed(seed, row_prefix + str(d), k)`` (``row_prefix`` default: ``<task name>/``) — a
+  sweep cell's seeding, so ``row_prefix=gsm8k/test/`` with the cell's seed gives exactly the
+  cell's answers (our GSM8K example ids are ``gsm8k/test/<i>``).
   The k-th copy of a request that lm-eval repeats (``repeats: n``) is sample k.
 - ``batch_size``: prompts per call of the generation loop (lm-eval's ``--batch_size``).
 - ``max_gen_toks``: generation length where a task's ``generation_kwargs`` give none
@@ -63,7 +64,7 @@ class EntropyBenchLM(TemplateLM):
     """An lm-eval ``LM`` over a :class:`~entropy_bench.models.hf.LanguageModel` (module docstring)."""
 
     def __init__(self, pretrained: str = DEFAULT_MODEL, decoder: str = "greedy", seed: int = 0,
-                 row_id: str = "{task}/{doc_id}", batch_size: int | str = 8,
+                 row_prefix: str | None = None, batch_size: int | str = 8,
                  max_gen_toks: int = DEFAULT_MAX_GEN_TOKS, **ignored: Any):
         super().__init__()
         if str(batch_size).startswith("auto"):
@@ -71,11 +72,11 @@ class EntropyBenchLM(TemplateLM):
         unknown = set(ignored) - {"max_batch_size", "device"}  # what lm-eval's CLI passes to every model
         if unknown:
             raise TypeError(f"entropy_bench: unknown model argument(s) {sorted(unknown)}; known: pretrained, "
-                            "decoder, seed, row_id, batch_size, max_gen_toks")
+                            "decoder, seed, row_prefix, batch_size, max_gen_toks")
         self.lm = load_model(str(pretrained))
         self.tokenizer = self.lm.tokenizer
         self.decoder = parse_decoder(str(decoder))
-        self.seed, self.row_id = int(seed), str(row_id)
+        self.seed, self.row_prefix = int(seed), None if row_prefix is None else str(row_prefix)
         self.batch_size, self.max_gen_toks = int(batch_size), int(max_gen_toks)
 
     @classmethod
@@ -83,7 +84,14 @@ class EntropyBenchLM(TemplateLM):
         """lm-eval's ``k=v,k=v`` model arguments, split at the commas outside brackets."""
         items = split_outside_brackets(arg_string.strip(), ",") or []
         args = {k.strip(): lm_utils.handle_arg_string(v) for k, _, v in (i.partition("=") for i in items if i)}
-        return cls(**args, **{k: v for k, v in (additional_config or {}).items() if v is not None})
+        return cls.create_from_arg_obj(args, additional_config)
+
+    @classmethod
+    def create_from_arg_obj(cls, arg_dict: dict, additional_config: dict | None = None) -> "EntropyBenchLM":
+        """The model arguments over lm-eval's own settings (``--batch_size``, whose default is 1,
+        ``--device``): a ``batch_size`` in the model arguments wins."""
+        settings = {k: v for k, v in (additional_config or {}).items() if v is not None}
+        return cls(**(settings | dict(arg_dict)))
 
     @property
     def eot_token_id(self) -> int:
@@ -122,7 +130,8 @@ class EntropyBenchLM(TemplateLM):
         copies: Counter = Counter()
         seeds = []
         for request in requests:
-            row = self.row_id.format(task=request.task_name, doc_id=request.doc_id)
+            prefix = f"{request.task_name}/" if self.row_prefix is None else self.row_prefix
+            row = f"{prefix}{request.doc_id}"
             seeds.append(row_seed(self.seed, row, copies[id(request)]))
             copies[id(request)] += 1
         return seeds

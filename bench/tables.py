@@ -28,6 +28,20 @@ HIDDEN = ("seeds",)  # summary columns kept in CSV but not shown in rendered tab
 TERMINAL_LEFT_OUT = (keys.MEAN_ENTROPY, keys.MEAN_WARPED_ENTROPY)  # shown by `bench table`, not after `bench run`
 
 
+TEXT_COLUMNS = ("id", "text", "extracted", "target", "finish_reason")  # per-example strings, never numbers
+
+
+def read_per_example(path: str | Path) -> pd.DataFrame:
+    """A cell's ``per_example.csv``: empty numeric fields are NaN; the text columns (and the
+    ``group:*`` ones) stay strings as written (an extracted answer ``"007"`` or ``"12"`` is not
+    read as a number, an empty text is ``""``)."""
+    header = pd.read_csv(path, nrows=0).columns
+    text = [c for c in header if c in TEXT_COLUMNS or c.startswith("group:")]
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={c: str for c in text})
+    frame[text] = frame[text].fillna("")
+    return frame
+
+
 def load_examples(tracking_uri: str | None, experiment: str, parent_run_id: str | None = None) -> pd.DataFrame:
     """All FINISHED cell runs of ``experiment`` (optionally of one parent), one row per example."""
     from mlflow.tracking import MlflowClient
@@ -52,7 +66,7 @@ def load_examples(tracking_uri: str | None, experiment: str, parent_run_id: str 
     with tempfile.TemporaryDirectory() as tmp:
         for run in cells.values():
             path = client.download_artifacts(run.info.run_id, "per_example.csv", tmp)
-            frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+            frame = read_per_example(path)
             for key, value in run.data.params.items():
                 frame[key] = value
             frame["run_id"] = run.info.run_id

@@ -6,13 +6,13 @@
 For each decoder (greedy, and a sampler: ``--sampler``, default ``min_p(min_p=0.1)``):
 
 - **lm-eval**: ``bench lm-eval --model entropy_bench --model_args pretrained=<model>,decoder=<id>,
-  seed=<seed>,row_id=gsm8k/test/{doc_id} --tasks gsm8k_local --include_path <dir> --limit N
+  seed=<seed>,row_prefix=gsm8k/test/ --tasks gsm8k_local --include_path <dir> --limit N
   --log_samples`` in a subprocess, where ``gsm8k_local`` is lm-eval's own ``gsm8k.yaml`` with the
   data source changed to ``$BENCH_DATA_DIR/gsm8k`` (written to a temporary include directory);
 - **ours**: a generation-track sweep (the ``bench run`` path) of the ``gsm8k`` task on the same
   questions, decoder and seed.
 
-``row_id=gsm8k/test/{doc_id}`` names each lm-eval document as our GSM8K adapter names its
+``row_prefix=gsm8k/test/`` names each lm-eval document as our GSM8K adapter names its
 example, so a sampler draws with the same row seed on both sides. Compared per question: the
 generated text (cut at the stop strings) and the extracted answer (lm-eval's
 ``flexible-extract`` filter against our ``extracted``). Writes ``adapter.json`` and
@@ -50,7 +50,7 @@ def lm_eval_answers(model: str, decoder: str, seed: int, limit: int, batch_size:
                     out: Path) -> list[dict]:
     """``bench lm-eval`` on the first ``limit`` questions: per document its text and flexible answer."""
     bench = Path(sys.executable).parent / "bench"
-    args = f"pretrained={model},decoder={decoder},seed={seed},row_id=gsm8k/test/{{doc_id}},batch_size={batch_size}"
+    args = f"pretrained={model},decoder={decoder},seed={seed},row_prefix=gsm8k/test/,batch_size={batch_size}"
     subprocess.run([str(bench), "lm-eval", "--model", "entropy_bench", "--model_args", args, "--tasks", TASK,
                     "--include_path", str(include), "--limit", str(limit), "--log_samples", "--output_path", str(out)],
                    check=True)

@@ -66,10 +66,10 @@ def test_greedy_generate_until_equals_lm_eval_hf(models):
     assert ours.generate_until(requests("generate_until", args)) == theirs.generate_until(requests("generate_until", args))
 
 
-def test_sampling_uses_the_row_seed_of_the_row_id_and_repeats_are_samples(tiny_model_dir):
+def test_sampling_uses_the_row_seed_of_the_row_prefix_and_repeats_are_samples(tiny_model_dir):
     decoder = "temperature(temperature=1.0)"
     ours = adapter.EntropyBenchLM(pretrained=str(tiny_model_dir), decoder=decoder, seed=3,
-                                  row_id="toy/test/{doc_id}", batch_size=3)
+                                  row_prefix="toy/test/", batch_size=3)
     (request,) = requests("generate_until", [("Lena has", {"until": [], "max_gen_toks": 6})], task="gsm8k_local", doc_ids=[7])
     texts = ours.generate_until([request, request, request])  # lm-eval's repeats: one instance, three times
     seeds = [row_seed(3, "toy/test/7", k) for k in range(3)]
@@ -84,6 +84,9 @@ def test_model_arguments_keep_a_decoder_id_whole_and_refuse_unknown_ones(tiny_mo
         {"batch_size": 4, "device": None})
     assert ours.decoder.id == "temperature(temperature=0.7)+top_k(top_k=5)"
     assert (ours.seed, ours.batch_size) == (2, 4)
+    given = adapter.EntropyBenchLM.create_from_arg_obj({"pretrained": str(tiny_model_dir), "batch_size": 8},
+                                                       {"batch_size": 1, "device": "cpu"})
+    assert given.batch_size == 8  # the model arguments over lm-eval's --batch_size default
     with pytest.raises(TypeError, match="unknown model argument.*'dtype'"):
         adapter.EntropyBenchLM(pretrained=str(tiny_model_dir), dtype="float16")
     with pytest.raises(ValueError, match="auto"):

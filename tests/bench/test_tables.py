@@ -356,3 +356,16 @@ def test_the_default_sweeps_terminal_table_fits_160_columns():
     shown, _ = terminal_view(summarise(pd.DataFrame(rows), n_resamples=50))
     text = render(shown, "md")
     assert max(len(line) for line in text.splitlines()) <= 160, text
+
+
+def test_per_example_text_columns_stay_strings(tmp_path):
+    from entropy_bench.tables import read_per_example
+
+    path = tmp_path / "per_example.csv"
+    path.write_text("id,correct,uq:m,text,extracted,target,group:level\n"
+                    "a,1.0,0.5,12,007,12,3\n"
+                    "b,0.0,,,[invalid],1.5,\n")
+    frame = read_per_example(path)
+    assert frame["extracted"].tolist() == ["007", "[invalid]"] and frame["target"].tolist() == ["12", "1.5"]
+    assert frame["text"].tolist() == ["12", ""] and frame["group:level"].tolist() == ["3", ""]
+    assert frame["correct"].tolist() == [1.0, 0.0] and frame["uq:m"].isna().tolist() == [False, True]
