@@ -1,1 +1,3 @@
-"""Classification and LM losses and regularisers: one module per loss, each registered in ``LOSSES``."""
+"""Losses: classification and LM losses, robust and calibration losses, distillation, and policy
+losses on token log-probabilities; one module per loss, each registered in ``LOSSES``.
+:mod:`.base` holds the frame they share (input checks, ``ignore_index``, ``reduction``)."""

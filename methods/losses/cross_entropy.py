@@ -1,4 +1,4 @@
-"""Cross-entropy of a language-model head, computed without materialising the logits."""
+"""Softmax cross-entropy of logits, with label smoothing."""
 
 from __future__ import annotations
 
@@ -6,50 +6,40 @@ import dataclasses
 
 import torch
 
-from entropy_bench.kernels.linear_cross_entropy import REDUCTIONS, linear_cross_entropy
-from entropy_bench.methods.registry import LOSSES, Method, require
+from entropy_bench.methods.losses.base import ClassificationLoss, target_log_prob
+from entropy_bench.methods.registry import LOSSES, require
 
 
 @LOSSES.register(
     "cross_entropy",
-    paper="Wijmans et al. (2024), Cut Your Losses in Large-Vocabulary Language Models",
-    url="https://arxiv.org/abs/2411.09009",
+    paper="Szegedy et al. (2016), Rethinking the Inception Architecture for Computer Vision",
+    url="https://arxiv.org/abs/1512.00567",
 )
 @dataclasses.dataclass(frozen=True)
-class CrossEntropy(Method):
-    """Token cross-entropy of ``hidden @ weightᵀ + bias`` with label smoothing and z-loss.
+class CrossEntropy(ClassificationLoss):
+    """Cross-entropy of ``softmax(logits)`` against the target class, the target smoothed by ε.
 
-    With z_i = W h_i + b, lse_i = log Σ_v exp(z_iv) and ε = ``label_smoothing``, λ = ``z_loss``:
+    With p_i = softmax(z_i) and ε = ``label_smoothing`` (Szegedy et al. 2016, §7: the target is
+    (1 − ε)·onehot(y_i) + ε/C):
 
-        ℓ_i = (1 − ε)(lse_i − z_{i y_i}) + ε (lse_i − (1/V) Σ_v z_iv) + λ lse_i²
+        ℓ_i = (1 − ε)(−log p_{i y_i}) + ε (1/C) Σ_k (−log p_ik)
 
-    over tokens whose target is not ``ignore_index``, reduced by ``reduction`` (``mean`` over
-    those tokens, ``sum``, or ``none``). The [N, V] logits are never materialised
-    (:func:`entropy_bench.kernels.linear_cross_entropy.linear_cross_entropy`).
+    This is ``torch.nn.functional.cross_entropy(logits, targets, label_smoothing=ε)``, with the
+    same ``ignore_index`` and reductions. With ε = 0 the smoothing term is not formed, so other
+    classes' logits may be −inf. The same loss from hidden states and the classifier weight,
+    without materialising the logits, is ``linear_cross_entropy``.
     """
 
     label_smoothing: float = 0.0
-    z_loss: float = 0.0
-    ignore_index: int = -100
-    reduction: str = "mean"
 
     def __post_init__(self):
-        require(
-            0.0 <= self.label_smoothing <= 1.0, self.name, "label_smoothing", f"must be in [0, 1], got {self.label_smoothing}"
-        )
-        require(self.z_loss >= 0.0, self.name, "z_loss", f"must be >= 0, got {self.z_loss}")
-        require(self.reduction in REDUCTIONS, self.name, "reduction", f"must be one of {REDUCTIONS}, got {self.reduction!r}")
+        super().__post_init__()
+        require(0.0 <= self.label_smoothing <= 1.0, self.name, "label_smoothing",
+                f"must be in [0, 1], got {self.label_smoothing}")
 
-    def __call__(
-        self, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, bias: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return linear_cross_entropy(
-            hidden,
-            weight,
-            targets,
-            bias,
-            ignore_index=self.ignore_index,
-            label_smoothing=self.label_smoothing,
-            z_loss=self.z_loss,
-            reduction=self.reduction,
-        )
+    def rows(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        nll = -target_log_prob(logits, targets)
+        if self.label_smoothing == 0:
+            return nll
+        uniform = -logits.log_softmax(dim=-1).mean(dim=-1)
+        return (1 - self.label_smoothing) * nll + self.label_smoothing * uniform
