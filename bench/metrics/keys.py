@@ -21,7 +21,7 @@ CI_SUFFIXES = ("_ci_low", "_ci_high")
 def fragment(method_id: str) -> str:
     """A method id as an MLflow-legal key fragment: ``a(b=1,c=x)`` → ``a:b-1:c-x``."""
     text = method_id.replace("(", ":").replace(")", "").replace("=", "-").replace(",", ":")
-    return re.sub(r"[^\w.\-/: +]", "_", text)
+    return re.sub(r"[^\w.\-/: ]", "_", text)  # what MLflow accepts in a key
 
 
 def task(split: str, metric: str) -> str:

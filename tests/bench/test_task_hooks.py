@@ -89,3 +89,10 @@ def test_task_metrics_without_groups_are_the_overall_means():
     assert set(metrics) == {"test/task/exact_match", "test/task/exact_match_ci_low", "test/task/exact_match_ci_high"}
     assert metrics["test/task/exact_match"] == 0.5
     assert np.isfinite(metrics["test/task/exact_match_ci_low"])
+
+
+@pytest.mark.parametrize("group", ["8k+", "0-4k", "Counting & Probability", "a/b", "été", "3"])
+def test_group_keys_are_legal_mlflow_metric_names(group):
+    from mlflow.utils.validation import _validate_metric_name
+
+    _validate_metric_name(keys.task_group("test", "retrieval_score", "length", group))
