@@ -176,6 +176,8 @@ def test_report_has_the_sections_the_table_and_inline_pngs(report):
     assert {"accuracy.png", "auroc_forest.png", "auroc_heatmap.png"} <= set(page.headings)
     assert page.scripts == 0 and page.links == 0  # nothing fetched from elsewhere
     text = report["path"].read_text()
+    fetched = re.findall(r"""(?:src|href|url)\s*[=(]\s*["']?\s*(?!data:)([a-z]+:)""", text, flags=re.I)
+    assert fetched == [] and "http://" not in text and "https://" not in text  # opening it needs no network
     assert "name: tiny" in text and "max_sequence_prob" in text  # the spec, as YAML
     environment = dict(row for row in page.tables[0] if len(row) == 2)
     assert environment["torch"] and environment["mlflow"] and environment["device"]
