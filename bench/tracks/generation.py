@@ -11,6 +11,7 @@ Spec section (``track: generation``, the default)::
     tasks:
       - arithmetic                                   # default parameters
       - {name: gsm8k, num_fewshot: 5, limit: 8, max_new_tokens: 256}
+      - lmeval:gsm8k                                 # an lm-eval task: {name: lmeval, task: gsm8k}
     decoders:
       - greedy
       - {name: temperature, temperature: 0.7}
@@ -89,6 +90,7 @@ N_BOOTSTRAP = 1000
 GREEDY = build_decoder("greedy")
 DETERMINISTIC_SAMPLES = build_decoder({"name": "temperature", "temperature": 1.0})
 RUN_SETTINGS = ("split", "limit", "max_new_tokens", "optional")
+LMEVAL_PREFIX = "lmeval:"  # a task entry "lmeval:<task>" names an lm-eval task (tasks/lm_eval_task.py)
 INPUTS = ("generations", "examples", "task", "encoders", "greedy", "generator")  # statistics the track itself provides
 SAMPLE_INPUTS = INPUTS + ("samples",)  # with n_samples ≥ 1
 
@@ -166,6 +168,10 @@ class GenerationCell(Cell):
 
 def _task_run(spec: MethodSpec, sweep: GenerationSpec) -> TaskRun:
     name, params = split_spec(spec, "tasks")
+    if name.startswith(LMEVAL_PREFIX):  # "lmeval:gsm8k" ≡ {name: lmeval, task: gsm8k}
+        if "task" in params:
+            raise InvalidParameterError(name, "task", "given twice: after 'lmeval:' in the name and as a parameter")
+        name, params = "lmeval", {**params, "task": name.removeprefix(LMEVAL_PREFIX)}
     settings = {k: params.pop(k) for k in RUN_SETTINGS if k in params}
     task = TASKS.build(name, **params)
     if not isinstance(task, TextTask):
