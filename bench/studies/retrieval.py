@@ -47,6 +47,11 @@ def grid(summary: pd.DataFrame) -> pd.DataFrame:
     return out[columns].sort_values(["context_tokens", "depth"], ignore_index=True)
 
 
+def markdown(cells: pd.DataFrame) -> str:
+    """The grid as a Markdown table: lengths as integers, the rest to 2 decimals."""
+    return cells.astype({"context_tokens": str}).to_markdown(index=False, floatfmt=".2f") + "\n"
+
+
 def heatmap(cells: pd.DataFrame, title: str):
     """Accuracy as colour, lengths down, depths across, each cell's accuracy written in it."""
     from matplotlib.figure import Figure
@@ -81,6 +86,6 @@ def run_retrieval_study(tracking_uri: str | None = None, cache_dir: str | Path =
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(out / "heatmap.png", dpi=120)
-    (out / "table.md").write_text(cells.to_markdown(index=False, floatfmt=".3g") + "\n")
+    (out / "table.md").write_text(markdown(cells))
     (out / "table.csv").write_text(cells.to_csv(index=False))
     return cells
