@@ -190,12 +190,13 @@ def _log(tracker: Tracker, job: Job, result: CellResult) -> None:
     artifacts = {"per_example.csv": per_example_csv(result.per_example)}
     if job.finished_run is None:
         tracker.finish(job.run_id, params={**job.cell.params, **result.params}, metrics=result.metrics | result.work,
-                       tags=result.tags, artifacts=artifacts, scorers=job.cell.scorer_ids)
+                       tags=result.tags, artifacts=artifacts, scorers=job.cell.scorer_ids, figures=result.figures)
         return
     logged = job.finished_run.data.metrics
     new = {k: v for k, v in result.metrics.items() if k not in logged}
     rescore_work = {f"rescore/{k}": v for k, v in result.work.items()}  # what this rescore did
-    tracker.add_scores(job.run_id, metrics=new | rescore_work, artifacts=artifacts, scorers=job.cell.scorer_ids)
+    tracker.add_scores(job.run_id, metrics=new | rescore_work, artifacts=artifacts, scorers=job.cell.scorer_ids,
+                       figures=result.figures)
 
 
 def _figures(plan, tracker: Tracker, parent: str) -> dict[str, Any]:

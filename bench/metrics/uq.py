@@ -200,7 +200,16 @@ def aurc(scores: ArrayLike, correct: ArrayLike) -> float:
     scores, correct = _finite_rows(scores, correct)
     if not _both_classes(correct):
         return NAN
-    return float(_retained_means(_tie_averaged(scores, 1 - correct)).mean())
+    return float(risk_coverage(scores, correct)[1].mean())
+
+
+def risk_coverage(scores: ArrayLike, correct: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """The risk–coverage curve: coverage k/n and the error rate of the k least uncertain
+    examples, k = 1 … n (ties averaged as in :func:`aurc`, whose area this is); rows with a
+    non-finite score dropped."""
+    scores, correct = _finite_rows(scores, correct)
+    coverage = np.arange(1, len(scores) + 1) / max(len(scores), 1)
+    return coverage, _retained_means(_tie_averaged(scores, 1 - correct))
 
 
 UQ_METRICS: dict[str, Callable[[ArrayLike, ArrayLike], float]] = {

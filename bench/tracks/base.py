@@ -69,6 +69,7 @@ class CellResult:
     params: dict[str, str] = dataclasses.field(default_factory=dict)  # run params beyond the cell's own
     produced: int = 0  # data items computed now (cache misses), e.g. generations
     work: dict[str, float] = dataclasses.field(default_factory=dict)  # what this evaluation did (cost/* counters)
+    figures: dict[str, Any] = dataclasses.field(default_factory=dict)  # artifact name → matplotlib figure
 
 
 @dataclasses.dataclass

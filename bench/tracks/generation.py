@@ -38,7 +38,8 @@ A cell is (model, task with its run settings, decoder, seed). For each cell:
 4. metrics get 95 % bootstrap CIs over examples, overall and per group of examples where
    the task groups them (``TextTask.groups``: ``test/task/<metric>/<grouping>/<group>``);
    the per-example rows (with a ``group:<grouping>`` column each) become the run's
-   ``per_example.csv``.
+   ``per_example.csv``, beside its figures (``generation_plots.py``: risk–coverage curves,
+   entropy per generation step), which the MLflow UI shows with the run.
 
 With ``n_samples: n ≥ 1`` each example also gets n samples (``generation_data.py``), which
 the sampling-based measures read as the statistic ``samples``; a measure that needs samples in
@@ -84,6 +85,7 @@ from entropy_bench.tasks.base import TASKS, TextTask
 from entropy_bench.tracks.base import Cell, CellResult, Context, Track
 from entropy_bench.tracks.generation_data import (CellData, Generator, SampleData, cell_generations, cell_samples,
                                                    model_prompt)
+from entropy_bench.tracks.generation_plots import cell_figures
 from entropy_bench.tracks.spec import DecoderSpec, MethodSpec, SpecError, SweepName, positive_int, split_spec, unique
 
 N_BOOTSTRAP = 1000
@@ -430,7 +432,8 @@ def score_cell(cell: GenerationCell, examples: list[dict], data: CellData, conte
         }
         for i, (e, g, c) in enumerate(zip(examples, gens, correct))
     ]
-    return CellResult(metrics, per_example, work=work_counts(data, samples, greedy, counts, generator))
+    return CellResult(metrics, per_example, work=work_counts(data, samples, greedy, counts, generator),
+                      figures=cell_figures(uq, correct, gens, cell.label))
 
 
 def task_metrics(split: str, scores: list[dict[str, float]], groups: list[dict[str, str]]) -> dict[str, float]:

@@ -74,4 +74,4 @@ def test_child_runs_carry_all_cell_params_and_namespaced_metrics(tiny_model_dir,
         assert "test/uq/max_sequence_prob/mean" in metrics and "test/uq/mean_token_entropy/mean" in metrics
         assert metrics["n_examples"] == 6
         artifacts = [a.path for a in MlflowClient(uri).list_artifacts(run.info.run_id)]
-        assert artifacts == ["per_example.csv"]
+        assert artifacts == ["entropy_trace.png", "per_example.csv", "risk_coverage.png"]

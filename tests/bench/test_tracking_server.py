@@ -72,4 +72,5 @@ def test_server_and_sqlite_hold_the_same_runs(tiny_model_dir, tmp_path, mlflow_s
     assert over_http == local and len(local) == 2 and parents_http == parents_local == 1
     run = next(r for r in MlflowClient(mlflow_server).search_runs(
         [MlflowClient(mlflow_server).get_experiment_by_name("tiny").experiment_id]) if PARENT_ID_TAG in r.data.tags)
-    assert [a.path for a in MlflowClient(mlflow_server).list_artifacts(run.info.run_id)] == ["per_example.csv"]
+    assert [a.path for a in MlflowClient(mlflow_server).list_artifacts(run.info.run_id)] == [
+        "entropy_trace.png", "per_example.csv", "risk_coverage.png"]
