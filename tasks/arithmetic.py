@@ -38,7 +38,6 @@ from typing import Any, ClassVar
 from entropy_bench.methods.registry import require
 from entropy_bench.tasks.base import TASKS, TextTask
 
-SPLITS = ("train", "test")
 OPS = "+-*"
 STOP = ("\n\n", "Question:", "<|im_end|>")
 STYLES = ("expression", "word")
@@ -188,8 +187,7 @@ class Arithmetic(TextTask):
         )
 
     def load(self, split: str = "test", limit: int | None = None) -> list[dict[str, Any]]:
-        require(split in SPLITS, self.name, "split", f"must be one of {SPLITS}, got {split!r}")
-        require(limit is None or limit >= 0, self.name, "limit", f"must be None or >= 0, got {limit!r}")
+        self.check_load(split, limit)
         count = self.n_examples if limit is None else min(limit, self.n_examples)
         return [
             {

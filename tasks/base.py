@@ -44,7 +44,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from entropy_bench.methods.records import SampleSet
-from entropy_bench.methods.registry import Method, Registry
+from entropy_bench.methods.registry import Method, Registry, require
 
 TASKS = Registry("task", "entropy_bench.tasks")
 
@@ -74,6 +74,11 @@ class TextTask(Task, abc.ABC):
 
     @abc.abstractmethod
     def extract(self, text: str) -> str: ...
+
+    def check_load(self, split: str, limit: int | None) -> None:
+        """Refuse ``load``'s arguments: a split the task does not have, a negative limit."""
+        require(split in self.splits, self.name, "split", f"must be one of {tuple(self.splits)}, got {split!r}")
+        require(limit is None or limit >= 0, self.name, "limit", f"must be None or >= 0, got {limit!r}")
 
     def fit(self, example: dict[str, Any], prompt: str, tokenizer: Any, max_tokens: int) -> str:
         """The prompt the model reads: ``prompt`` (of ``example``) fitted to the ``max_tokens``
@@ -130,10 +135,14 @@ class DataTask(Task, abc.ABC):
 
 
 def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
-    """``text`` before the earliest occurrence of any (non-empty) stop string: what lm-eval's
-    ``generate_until`` keeps, cutting at each ``until`` string in turn."""
-    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=len(text))
-    return text[:cut]
+    """``text`` cut as lm-eval's ``generate_until`` cuts a generation: before the first
+    occurrence of each (non-empty) stop string, in turn. (Not always before the earliest
+    occurrence of any: in ``":é"`` with stops ``("é", ":é")`` the first cut leaves ``":"``.)
+    The text is shorter exactly when some stop string occurs in it."""
+    for s in stop:
+        if s:
+            text = text.split(s, 1)[0]
+    return text
 
 
 def data_dir() -> Path | None:

@@ -27,7 +27,6 @@ from entropy_bench.tasks.base import TASKS, TextTask, hub_or_local, load_dataset
 
 HUB_PATH = "openai/gsm8k"
 HUB_CONFIG = "main"
-SPLITS = ("train", "test")
 FIELDS = ("question", "answer")
 FEWSHOT_SPLIT = "train"
 FEWSHOT_SEED = 1234  # lm-eval's default ``fewshot_random_seed`` (lm_eval.defaults.DEFAULT_OTHER_SEED)
@@ -158,8 +157,7 @@ class GSM8K(TextTask):
     def load(self, split: str = "test", limit: int | None = None) -> list[dict[str, Any]]:
         """The first ``limit`` rows of ``split``, each with ``id``, ``question``, ``answer``
         (full reference solution), ``target`` (the number after ``####``) and ``fewshot``."""
-        require(split in SPLITS, self.name, "split", f"must be one of {SPLITS}, got {split!r}")
-        require(limit is None or limit >= 0, self.name, "limit", f"must be None or >= 0, got {limit!r}")
+        self.check_load(split, limit)
         docs = load_rows(split)[:limit]
         pool = load_rows(FEWSHOT_SPLIT) if self.num_fewshot else []
         chosen = fewshot_indices(docs, pool, self.num_fewshot, same_split=split == FEWSHOT_SPLIT)

@@ -140,8 +140,7 @@ class GSMSymbolic(GSM8K):
 
     def load(self, split: str = "test", limit: int | None = None) -> list[dict[str, Any]]:
         """The first ``limit`` of the ``n_examples`` problems, each with its shots."""
-        require(split in SPLITS, self.name, "split", f"must be one of {SPLITS}, got {split!r}")
-        require(limit is None or limit >= 0, self.name, "limit", f"must be None or >= 0, got {limit!r}")
+        self.check_load(split, limit)
         count = self.n_examples if limit is None else min(limit, self.n_examples)
         if count == 0:
             return []

@@ -226,8 +226,7 @@ class LMEvalTask(TextTask):
         """The first ``limit`` eval docs, in order, each as ``id`` (``lmeval/<task>/<split>/<i>``),
         ``prompt`` (lm-eval's context), ``doc`` (JSON-safe) and ``target`` (``doc_to_target``)."""
         split = split or self.default_split
-        require(split in self.splits, NAME, "split", f"must be one of {', '.join(self.splits)}, got {split!r}")
-        require(limit is None or limit >= 0, NAME, "limit", f"must be None or >= 0, got {limit!r}")
+        self.check_load(split, limit)
         task = lm_eval_task(self)
         task.set_fewshot_seed(seed=self.fewshot_seed)
         return [

@@ -59,7 +59,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from entropy_bench.methods.registry import require, require_choice
+from entropy_bench.methods.registry import require_choice
 from entropy_bench.tasks.base import TASKS, TextTask, data_dir, load_dataset_rows
 from entropy_bench.tasks.longbench_metrics import (
     DATASETS,
@@ -333,8 +333,7 @@ class LongBench(TextTask):
         """The first ``limit`` rows, each with ``id`` (``longbench/<dataset>/<i>``), ``input``,
         ``context``, ``answers`` (a list), ``all_classes`` (a list, empty outside trec and
         lsht), ``length`` and LongBench's ``_id``."""
-        require(split in SPLITS, self.name, "split", f"must be one of {SPLITS}, got {split!r}")
-        require(limit is None or limit >= 0, self.name, "limit", f"must be None or >= 0, got {limit!r}")
+        self.check_load(split, limit)
         return [
             {
                 "id": f"longbench/{self.dataset}/{i}",

@@ -293,8 +293,7 @@ class MATH500(TextTask):
     def load(self, split: str = "test", limit: int | None = None) -> list[dict[str, Any]]:
         """The first ``limit`` rows of ``split``, each with ``id``, ``problem``, ``solution``,
         ``target`` (the reference answer), ``subject``, ``level`` and ``unique_id``."""
-        require(split in SPLITS, self.name, "split", f"must be one of {SPLITS}, got {split!r}")
-        require(limit is None or limit >= 0, self.name, "limit", f"must be None or >= 0, got {limit!r}")
+        self.check_load(split, limit)
         return [
             {
                 "id": f"math500/{split}/{i}",

@@ -72,7 +72,6 @@ from typing import Any, ClassVar
 from entropy_bench.methods.registry import require, require_choice
 from entropy_bench.tasks.base import TASKS, TextTask
 
-SPLITS = ("train", "test")
 KINDS = ("kv", "passkey")
 MIN_CONTEXT_TOKENS = 64
 MAX_NEW_TOKENS = {"passkey": 10, "kv": 48}
@@ -195,8 +194,7 @@ class SyntheticRetrieval(TextTask):
         return MAX_NEW_TOKENS[self.kind]
 
     def load(self, split: str = "test", limit: int | None = None) -> list[dict[str, Any]]:
-        require(split in SPLITS, self.name, "split", f"must be one of {SPLITS}, got {split!r}")
-        require(limit is None or limit >= 0, self.name, "limit", f"must be None or >= 0, got {limit!r}")
+        self.check_load(split, limit)
         count = self.n_examples if limit is None else min(limit, self.n_examples)
         return [self._example(split, i) for i in range(count)]
 

@@ -43,12 +43,7 @@ def entropy_trace(generations: Sequence[Generation], title: str):
     for name, rows in (("model", [g.entropy for g in generations]), ("warped", [g.warped_entropy for g in generations])):
         means = step_means(rows)
         ax.plot(np.arange(1, len(means) + 1), means, label=f"{name} distribution")
-    ax.set_xlabel("generation step")
-    ax.set_ylabel("mean token entropy (nats)")
-    ax.set_title(title, fontsize=8)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return _finished(fig, ax, "generation step", "mean token entropy (nats)", title)
 
 
 def risk_coverage_plot(uq: dict[str, np.ndarray], correct: np.ndarray, title: str):
@@ -60,8 +55,13 @@ def risk_coverage_plot(uq: dict[str, np.ndarray], correct: np.ndarray, title: st
         coverage, risk = risk_coverage(scores, correct)
         ax.plot(coverage, risk, label=measure)
     ax.axhline(1 - float(np.mean(correct)), color="black", linewidth=0.8, linestyle="--", label="error rate (all answered)")
-    ax.set_xlabel("coverage (fraction answered, least uncertain first)")
-    ax.set_ylabel("risk (error rate of the answered)")
+    return _finished(fig, ax, "coverage (fraction answered, least uncertain first)", "risk (error rate of the answered)",
+                     title)
+
+
+def _finished(fig, ax, xlabel: str, ylabel: str, title: str):
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=8)
     ax.legend(fontsize=6)
     fig.tight_layout()

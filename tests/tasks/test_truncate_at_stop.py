@@ -24,3 +24,4 @@ def test_hand_cases():
     assert truncate_at_stop("abc", ()) == "abc"
     assert truncate_at_stop("abc", ("", "c")) == "ab"  # an empty stop string stops nothing
     assert truncate_at_stop("abcabc", ["bc", "ca"]) == "a"
+    assert truncate_at_stop(":é", ("é", ":é")) == ":"  # in turn, as lm-eval: not at the earliest occurrence
