@@ -456,7 +456,7 @@ def _profile_generation(model, task, limit, decoder, batch_sizes, n_samples, max
                                   n_samples=n_samples, max_new_tokens=max_new_tokens, threads=threads, out_dir=out)
 
 
-STUDIES = ("mirostat", "ead", "matrix-timing", "decoders-grid", "retrieval")
+STUDIES = ("mirostat", "ead", "matrix-timing", "decoders-grid", "retrieval", "entropy-control")
 
 
 @_command()
@@ -468,8 +468,10 @@ def study(
 ) -> None:
     """Run a study: 'mirostat' (surprise control of Mirostat v2 for τ ∈ {2,3,5}), 'ead' (score vs cost),
     'matrix-timing' (Matrix Nuclear-Norm vs matrix entropy time, results/estimators/), 'decoders-grid'
-    (accuracy vs temperature per decoder, the top-nσ claim judged, results/decoders/grid/) or 'retrieval'
-    (passkey accuracy vs context length and needle depth, a heat-map, results/tasks/retrieval/)."""
+    (accuracy vs temperature per decoder, the top-nσ claim judged, results/decoders/grid/), 'retrieval'
+    (passkey accuracy vs context length and needle depth, a heat-map, results/tasks/retrieval/) or
+    'entropy-control' (a toy bandit: entropy change ≈ −Cov(log π, π·A), policy_gradient vs clip_cov and
+    kl_cov, results/losses/)."""
     from entropy_bench.methods.registry import UnknownMethodError
 
     if name not in STUDIES:
@@ -479,7 +481,7 @@ def study(
     if not (eta > 0 and eta != float("inf")):
         raise InputError(f"invalid '--eta': must be a finite number > 0, got {eta}")
     default = {"matrix-timing": Path("results/estimators"), "decoders-grid": Path("results/decoders/grid"),
-               "retrieval": Path("results/tasks/retrieval")}
+               "retrieval": Path("results/tasks/retrieval"), "entropy-control": Path("results/losses")}
     out = out_dir or default.get(name, Path("results/decoders") / name)
     check_dir(out, "'--out-dir'")
     if name != "matrix-timing":
@@ -496,6 +498,10 @@ def study(
         from entropy_bench.studies.retrieval import run_retrieval_study
 
         table = run_retrieval_study(tracking_uri=tracking_uri, out_dir=out)
+    elif name == "entropy-control":
+        from entropy_bench.studies.entropy_control import run_entropy_control
+
+        table = run_entropy_control(tracking_uri=tracking_uri, out_dir=out)
     elif name == "mirostat":
         from entropy_bench.studies.mirostat import run_mirostat_study
 
