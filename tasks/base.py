@@ -102,6 +102,12 @@ class TextTask(Task, abc.ABC):
 
     question_field: ClassVar[str | None] = None  # the example field holding the question, if it has one
 
+    @property
+    def label(self) -> str:
+        """A short name for run names and progress lines (the registry name; a task wrapping
+        others names the one it wraps)."""
+        return self.name
+
     def question(self, example: dict[str, Any]) -> str:
         """The example's question: the part of its prompt that a perturbation rewrites."""
         return str(example[self._question_field()])

@@ -175,6 +175,10 @@ class LMEvalTask(TextTask):
                 f"lm-eval task {self.task!r} fixes num_fewshot at 0 (lm-eval ignores an override)")
 
     @property
+    def label(self) -> str:
+        return f"{NAME}:{self.task}"
+
+    @property
     def config(self):
         """lm-eval's ``TaskConfig`` of the task (:func:`task_config`)."""
         return task_config(self.task, self.include_path)

@@ -161,7 +161,7 @@ class GenerationCell(Cell):
 
     @property
     def label(self) -> str:
-        return f"{self.task_run.task.name}/{self.decoder.id}/seed={self.seed}"
+        return f"{self.task_run.task.label}/{self.decoder.id}/seed={self.seed}"
 
     @property
     def scorers(self) -> tuple[UncertaintyMeasure, ...]:

@@ -168,6 +168,7 @@ def test_the_lmeval_shorthand_names_the_lmeval_task(include):
     assert (cell.task_run.limit, cell.task_run.max_new_tokens) == (2, 256)
     [cell] = sweep.expand(sweep.parse(sweep_spec("m", "lmeval:gsm8k")))
     assert cell.task_run.task == LMEvalTask(task="gsm8k")
+    assert cell.label == "lmeval:gsm8k/greedy/seed=0"  # the run's name says which lm-eval task
     with pytest.raises(InvalidParameterError, match="given twice"):
         sweep.expand(sweep.parse(sweep_spec("m", {"name": "lmeval:gsm8k", "task": "gsm8k"})))
 
