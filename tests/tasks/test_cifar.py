@@ -20,30 +20,7 @@ from entropy_bench.methods.registry import InvalidParameterError
 from entropy_bench.tasks import image_data
 from entropy_bench.tasks.base import DataFileError
 
-PLANE = 32 * 32
-
-
-def official_rows(images: np.ndarray) -> np.ndarray:
-    """uint8 [N, 32, 32, 3] as the official ``b"data"`` [N, 3072]: the R plane, then G, then B,
-    each 32×32 row-major (written plane by plane, not by the reader's reshape)."""
-    rows = np.empty((len(images), 3 * PLANE), dtype=np.uint8)
-    for c in range(3):
-        rows[:, c * PLANE : (c + 1) * PLANE] = images[..., c].reshape(len(images), PLANE)
-    return rows
-
-
-def write_batch(path: Path, images: np.ndarray, labels: dict[bytes, list[int]]) -> None:
-    """An official CIFAR python batch: a dict with ``b"batch_label"``, the label lists,
-    ``b"data"`` and ``b"filenames"``, pickled at protocol 2."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    batch = {
-        b"batch_label": b"testing batch 1 of 1",
-        **{key: [int(v) for v in values] for key, values in labels.items()},
-        b"data": official_rows(images),
-        b"filenames": [f"image_{i}.png".encode() for i in range(len(images))],
-    }
-    path.write_bytes(pickle.dumps(batch, protocol=2))
-
+from image_fixtures import PLANE, official_rows, random_images, write_batch
 
 def write_hub(directory: Path, split: str, columns: dict[str, np.ndarray]) -> None:
     """A directory laid out as the hub's parquet conversion (``<config>/<split>-00000-of-00001.parquet``)
@@ -59,10 +36,6 @@ def write_hub(directory: Path, split: str, columns: dict[str, np.ndarray]) -> No
     (directory / "plain_text").mkdir(parents=True, exist_ok=True)
     with image_data.quiet_datasets():
         rows.to_parquet(str(directory / "plain_text" / f"{split}-00000-of-00001.parquet"))
-
-
-def random_images(n: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
 
 
 @pytest.fixture

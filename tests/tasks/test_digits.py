@@ -14,16 +14,12 @@ from entropy_bench.methods.registry import InvalidParameterError
 from entropy_bench.tasks import image_data
 from entropy_bench.tasks.base import DataFileError
 
+from image_fixtures import idx_bytes
+
 DEBIAN = image_data.DEBIAN_FASHION_MNIST
 debian_files = pytest.mark.skipif(
     not (DEBIAN / "t10k-images-idx3-ubyte.gz").exists(), reason="apt-get install dataset-fashion-mnist"
 )
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """An IDX file of uint8 ``array``: magic 0x0000 08 <ndim>, big-endian uint32 sizes, the bytes."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(s.to_bytes(4, "big") for s in array.shape)
-    return header + array.astype(np.uint8).tobytes()
 
 
 # -- digits -----------------------------------------------------------------------------
