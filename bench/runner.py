@@ -82,7 +82,7 @@ def run_sweep(
     the track's figures go to the parent run and, if given, to ``out_dir``."""
     plan = spec if isinstance(spec, sweeps.Plan) else sweeps.plan(spec)
     track = plan.track
-    context = Context(Cache(cache_dir), {**track.resources(), **(resources or {})})
+    context = Context(Cache(cache_dir), {**track.resources(), **(resources or {})}, progress=progress)
     available = [c for c in plan.cells if not _skipped(track, c, context)]  # data checked before anything is written
     tracker = Tracker(tracking_uri, plan.spec.name)
     _note_legacy(tracker)

@@ -144,20 +144,29 @@ def compact_id(chain: str) -> str:
     return "+".join(links)
 
 
+SHORTENED = {"task": "Tasks", "loss": "Losses"}  # columns shown by their short labels → legend heading
+
+
 def legend(summary: pd.DataFrame, column: str = "task") -> str:
     """The full ids behind the shortened labels of ``column``, one line each (empty when none is shortened)."""
     labels = short_labels(summary[column]) if column in summary else {}
     return "\n".join(f"- `{label}` = `{printable(i)}`" for i, label in labels.items() if label != i)
 
 
+def legends(summary: pd.DataFrame) -> list[tuple[str, str]]:
+    """(heading, :func:`legend`) for each :data:`SHORTENED` column with shortened labels."""
+    return [(heading, text) for column, heading in SHORTENED.items() if (text := legend(summary, column))]
+
+
 def display(summary: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """``mean [low, high]`` strings; the model column only when the table has several models;
-    tasks by their :func:`short_labels`, decoders by :func:`compact_id`."""
+    tasks and losses by their :func:`short_labels`, decoders by :func:`compact_id`."""
     shown = [c for c in label_columns(summary)
              if c not in HIDDEN and (c != "model" or summary["model"].nunique() > 1)]
     out = summary[shown].copy()
-    if "task" in out:
-        out["task"] = out["task"].map(short_labels(out["task"]))
+    for column in SHORTENED:
+        if column in out:
+            out[column] = out[column].map(short_labels(out[column]))
     if "decoder" in out:
         out["decoder"] = out["decoder"].map(lambda d: compact_id(d) if isinstance(d, str) else d)
     for col in out.columns:
@@ -184,17 +193,18 @@ def delta_note(summary: pd.DataFrame) -> str:
 
 def render(summary: pd.DataFrame, fmt: str = "md") -> str:
     """The table as Markdown, HTML, LaTeX (under the table: the test behind its Δ columns, then the
-    tasks' full ids behind their short labels) or CSV (numeric, with CI columns and full ids)."""
+    tasks' and losses' full ids behind their short labels) or CSV (numeric, with CI columns and full ids)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown table format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "csv":
         return summary.to_csv(index=False)
-    shown, note, notes = display(summary), delta_note(summary), legend(summary)
+    shown, note, notes = display(summary), delta_note(summary), legends(summary)
     if fmt == "md":
-        return shown.to_markdown(index=False) + (f"\n\n{note}" if note else "") + (f"\n\nTasks:\n{notes}" if notes else "")
+        return (shown.to_markdown(index=False) + (f"\n\n{note}" if note else "")
+                + "".join(f"\n\n{heading}:\n{text}" for heading, text in notes))
     if fmt == "html":
-        items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in notes.splitlines())
-        return (shown.to_html(index=False, escape=True) + (f"\n<p>{html.escape(note)}</p>" if note else "")
-                + (f"\n<p>Tasks:</p><ul>{items}</ul>" if notes else ""))
-    latex = "".join(f"% {line[2:]}\n" for line in notes.splitlines())
+        lists = "".join(f"\n<p>{heading}:</p><ul>" + "".join(f"<li>{html.escape(line[2:])}</li>" for line in text.splitlines())
+                        + "</ul>" for heading, text in notes)
+        return shown.to_html(index=False, escape=True) + (f"\n<p>{html.escape(note)}</p>" if note else "") + lists
+    latex = "".join(f"% {line[2:]}\n" for _, text in notes for line in text.splitlines())
     return shown.to_latex(index=False, escape=True) + (f"% {note}\n" if note else "") + latex

@@ -1,7 +1,7 @@
 """Metric keys of MLflow runs and the display names of table columns, for every track.
 
 Keys follow ``<split>/<family>/<metric>``: ``test/task/exact_match``,
-``test/uq/max_sequence_prob/auroc``, ``test/gen/mean_tokens``, ``est/plugin/bias``,
+``test/uq/max_sequence_prob/auroc``, ``test/gen/mean_tokens``, ``test/cls/energy/ece``, ``est/plugin/bias``,
 ``cost/tokens_per_s``. A statistic with a confidence interval is logged as three keys:
 ``<key>``, ``<key>_ci_low``, ``<key>_ci_high``. Method ids become key fragments through
 :func:`fragment` (``a(b=1,c=x)`` → ``a:b-1:c-x``).
@@ -43,6 +43,11 @@ def gen(split: str, metric: str) -> str:
 
 def cost(metric: str) -> str:
     return f"cost/{metric}"
+
+
+def classification(split: str, measure_id: str, metric: str) -> str:
+    """A classifier metric of one measure's scores or predictive distribution: ``test/cls/energy/ood_auroc``."""
+    return f"{split}/cls/{fragment(measure_id)}/{metric}"
 
 
 def estimator(estimator_id: str, stat: str) -> str:

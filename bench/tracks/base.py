@@ -79,6 +79,7 @@ class Context:
 
     cache: Cache
     resources: dict[str, Any] = dataclasses.field(default_factory=dict)
+    progress: bool = True  # whether long work inside a cell (training) shows a progress bar
 
 
 class Track(abc.ABC):

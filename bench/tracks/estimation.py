@@ -45,7 +45,7 @@ from entropy_bench.metrics import keys
 from entropy_bench.metrics.bootstrap import bootstrap_ci
 from entropy_bench.tasks.base import TASKS, DataTask
 from entropy_bench.tracks.base import Cell, CellResult, Context, Track
-from entropy_bench.tracks.spec import MethodSpec, SpecError, SweepName, split_spec, unique
+from entropy_bench.tracks.spec import MethodSpec, SpecError, SweepName, build_methods, unique
 
 N_BOOTSTRAP = 1000
 ROW_KEYS = ("distribution", "sample_size", "estimator")
@@ -91,10 +91,6 @@ class EstimationCell(Cell):
         return self.estimators
 
 
-def _build(entries: list[MethodSpec], registry, field: str) -> list:
-    return [registry.build(name, **params) for name, params in (split_spec(e, field) for e in entries)]
-
-
 class EstimationTrack(Track):
     name = "estimation"
     spec = EstimationSpec
@@ -102,11 +98,11 @@ class EstimationTrack(Track):
     has_figures = True
 
     def expand(self, spec: EstimationSpec) -> list[EstimationCell]:
-        distributions = _build(spec.distributions, TASKS, "distributions")
+        distributions = build_methods(spec.distributions, TASKS, "distributions")
         for d in distributions:
             if not isinstance(d, DataTask):
                 raise SpecError(f"sweep spec: {d.id!r} is a text task; the estimation track needs a distribution")
-        estimators = _build(spec.estimators, ESTIMATORS, "estimators")
+        estimators = build_methods(spec.estimators, ESTIMATORS, "estimators")
         bad = [n for n in spec.sample_sizes if isinstance(n, bool) or n < 1]
         if bad:
             raise SpecError(f"sweep spec: invalid 'sample_sizes': must be integers >= 1, got {bad[0]!r}")

@@ -86,7 +86,8 @@ from entropy_bench.tracks.base import Cell, CellResult, Context, Track
 from entropy_bench.tracks.generation_data import (CellData, Generator, SampleData, cell_generations, cell_samples,
                                                    model_prompt)
 from entropy_bench.tracks.generation_plots import cell_figures
-from entropy_bench.tracks.spec import DecoderSpec, MethodSpec, SpecError, SweepName, positive_int, split_spec, unique
+from entropy_bench.tracks.spec import (DecoderSpec, MethodSpec, SpecError, SweepName, build_methods, positive_int,
+                                       split_spec, unique)
 
 N_BOOTSTRAP = 1000
 GREEDY = build_decoder("greedy")
@@ -265,7 +266,7 @@ class GenerationTrack(Track):
         """All cells, every method built and the measures' statistics planned."""
         task_runs = [_task_run(t, spec) for t in spec.tasks]
         decoders = _decoders(spec.decoders)
-        measures = tuple(UNCERTAINTY.build(n, **p) for n, p in (split_spec(u, "uncertainty") for u in spec.uncertainty))
+        measures = tuple(build_methods(spec.uncertainty, UNCERTAINTY, "uncertainty"))
         unique({
             "model": spec.models,
             "seed": [str(s) for s in spec.seeds],

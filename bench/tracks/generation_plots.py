@@ -46,17 +46,21 @@ def entropy_trace(generations: Sequence[Generation], title: str):
     return _finished(fig, ax, "generation step", "mean token entropy (nats)", title)
 
 
-def risk_coverage_plot(uq: dict[str, np.ndarray], correct: np.ndarray, title: str):
+def risk_coverage_plot(uq: dict[str, np.ndarray], correct: np.ndarray | dict[str, np.ndarray], title: str):
+    """Risk–coverage curves of the measures ``uq``; ``correct`` is one array for all of them, or
+    one per measure (a classifier measure's answers are those of its own predictive distribution)."""
     from matplotlib.figure import Figure
 
+    correct_of = correct if isinstance(correct, dict) else dict.fromkeys(uq, correct)
     fig = Figure(figsize=(6, 3.6))
     ax = fig.subplots()
     for measure, scores in uq.items():
-        coverage, risk = risk_coverage(scores, correct)
+        coverage, risk = risk_coverage(scores, correct_of[measure])
         ax.plot(coverage, risk, label=measure)
-    ax.axhline(1 - float(np.mean(correct)), color="black", linewidth=0.8, linestyle="--", label="error rate (all answered)")
-    return _finished(fig, ax, "coverage (fraction answered, least uncertain first)", "risk (error rate of the answered)",
-                     title)
+    for rate in sorted({1 - float(np.mean(c)) for c in correct_of.values()}):
+        ax.axhline(rate, color="black", linewidth=0.8, linestyle="--")
+    return _finished(fig, ax, "coverage (fraction answered, least uncertain first)",
+                     "risk (error rate of the answered; dashed: all answered)", title)
 
 
 def _finished(fig, ax, xlabel: str, ylabel: str, title: str):

@@ -80,6 +80,11 @@ def split_spec(spec: MethodSpec, field: str) -> tuple[str, dict[str, Any]]:
     return name, params
 
 
+def build_methods(entries: Iterable[MethodSpec], registry: Any, field: str) -> list:
+    """Each entry of ``field`` built by ``registry`` (unknown names and parameters: did-you-mean)."""
+    return [registry.build(name, **params) for name, params in (split_spec(e, field) for e in entries)]
+
+
 def positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
