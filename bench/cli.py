@@ -456,7 +456,7 @@ def _profile_generation(model, task, limit, decoder, batch_sizes, n_samples, max
                                   n_samples=n_samples, max_new_tokens=max_new_tokens, threads=threads, out_dir=out)
 
 
-STUDIES = ("mirostat", "ead", "matrix-timing", "decoders-grid", "retrieval", "entropy-control")
+STUDIES = ("mirostat", "ead", "matrix-timing", "decoders-grid", "retrieval", "entropy-control", "lm-losses")
 
 
 @_command()
@@ -471,7 +471,8 @@ def study(
     (accuracy vs temperature per decoder, the top-nσ claim judged, results/decoders/grid/), 'retrieval'
     (passkey accuracy vs context length and needle depth, a heat-map, results/tasks/retrieval/) or
     'entropy-control' (a toy bandit: entropy change ≈ −Cov(log π, π·A), policy_gradient vs clip_cov and
-    kl_cov, results/losses/)."""
+    kl_cov, results/losses/) or 'lm-losses' (CE, label smoothing, z-loss and EMO fine-tuning a truncated
+    SmolLM2 on GSM8K: test perplexity, token ECE, entropy; head memory vs naive, results/losses/lm/)."""
     from entropy_bench.methods.registry import UnknownMethodError
 
     if name not in STUDIES:
@@ -481,7 +482,8 @@ def study(
     if not (eta > 0 and eta != float("inf")):
         raise InputError(f"invalid '--eta': must be a finite number > 0, got {eta}")
     default = {"matrix-timing": Path("results/estimators"), "decoders-grid": Path("results/decoders/grid"),
-               "retrieval": Path("results/tasks/retrieval"), "entropy-control": Path("results/losses")}
+               "retrieval": Path("results/tasks/retrieval"), "entropy-control": Path("results/losses"),
+               "lm-losses": Path("results/losses/lm")}
     out = out_dir or default.get(name, Path("results/decoders") / name)
     check_dir(out, "'--out-dir'")
     if name != "matrix-timing":
@@ -502,6 +504,10 @@ def study(
         from entropy_bench.studies.entropy_control import run_entropy_control
 
         table = run_entropy_control(tracking_uri=tracking_uri, out_dir=out)
+    elif name == "lm-losses":
+        from entropy_bench.studies.lm_losses import run_lm_losses
+
+        table = run_lm_losses(tracking_uri=tracking_uri, out_dir=out)
     elif name == "mirostat":
         from entropy_bench.studies.mirostat import run_mirostat_study
 

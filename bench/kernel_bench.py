@@ -101,7 +101,7 @@ def run_kernel_benchmark(
                     spec = {"op": op, "shape": list(shape), "dtype": dtype, "implementation": implementation,
                             "repeats": repeats, "device": device, "threads": environment["threads"]}  # fmt: skip
                     reason = _skip_reason(op, implementation, device)
-                    result = {"status": "skipped", "reason": reason} if reason else _measure_in_subprocess(spec)
+                    result = {"status": "skipped", "reason": reason} if reason else measure_in_subprocess(spec)
                     rows.append(_row(spec, result, environment))
     table = _add_ratios(pd.DataFrame(rows))
     out_dir = Path(out_dir)
@@ -190,7 +190,7 @@ def _skip_reason(op: str, implementation: str, device: str) -> str | None:
     return None
 
 
-def _measure_in_subprocess(spec: dict) -> dict:
+def measure_in_subprocess(spec: dict) -> dict:
     result = {}
     for phase in ("time", "memory"):
         env = dict(os.environ)
