@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import platform
+import random
 import socket
 import subprocess
 import tempfile
@@ -52,6 +53,8 @@ OWNER_TAG = "bench.owner"
 HEARTBEAT_TAG = "bench.heartbeat"
 SCORED_PREFIX = "bench.scored."
 LEGACY_NOTED_TAG = "bench.legacy_noted"
+ERROR_TAG = "bench.error"  # the end of a failed cell's traceback (the whole one: its error.txt)
+MAX_TAG_LENGTH = 8000  # MLflow's limit on a tag value (mlflow.utils.validation.MAX_TAG_VAL_LENGTH)
 # MLflow's UI opens an experiment on the page its kind names; this one opens it on the runs
 # table (unset, MLflow ≥ 3 may guess "GenAI" and open on its traces overview).
 EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
@@ -216,9 +219,22 @@ class Tracker:
         ensure_store(self.uri)
         self.client = MlflowClient(tracking_uri=self.uri)
         with store_lock(self.uri):
-            found = self.client.get_experiment_by_name(experiment)
-            self.experiment_id = found.experiment_id if found else self.client.create_experiment(
-                experiment, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+            self.experiment_id = self._experiment(experiment)
+
+    def _experiment(self, name: str) -> str:
+        """The id of experiment ``name``, created if missing; a client that loses the race to
+        create it (another created it since it looked: a server store has no lock) reads it."""
+        from mlflow.exceptions import MlflowException
+
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        try:
+            return self.client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+        except MlflowException as err:
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            return self.client.get_experiment_by_name(name).experiment_id
 
     def _search(self, filter_string: str) -> list:
         return self.client.search_runs([self.experiment_id], filter_string=filter_string, max_results=50000)
@@ -226,17 +242,34 @@ class Tracker:
     def open_parent(self, sweep_key: str, run_name: str, params: dict[str, str], tags: dict[str, str] | None = None) -> str:
         """The parent run of this sweep, reopened if it exists, else created. ``params`` must be
         the same on every open (they are logged again, in case a kill came before they were);
-        ``tags`` are updated (the spec in force, which may have gained scorers)."""
-        with store_lock(self.uri):
-            existing = self._search(f"tags.`{SWEEP_TAG}` = '{sweep_key}'")
-            if existing:
-                run_id = min(existing, key=_creation_order).info.run_id
-                self.client.update_run(run_id, status="RUNNING")
-            else:
+        ``tags`` are updated (the spec in force, which may have gained scorers). A new parent is
+        kept only if no other one appeared meanwhile (:meth:`_keep_alone`)."""
+        while True:
+            with store_lock(self.uri):
+                existing = self._search(f"tags.`{SWEEP_TAG}` = '{sweep_key}'")
+                if existing:
+                    run_id = min(existing, key=_creation_order).info.run_id
+                    self.client.update_run(run_id, status="RUNNING")
+                    break
                 run_id = self.client.create_run(self.experiment_id, run_name=run_name,
                                                 tags={SWEEP_TAG: sweep_key, **self.environment}).info.run_id
-            self._log(run_id, params=params, tags=tags)
-            return run_id
+            if self._keep_alone(run_id, self._search(f"tags.`{SWEEP_TAG}` = '{sweep_key}'")):
+                break
+        self._log(run_id, params=params, tags=tags)
+        return run_id
+
+    def _keep_alone(self, run_id: str, runs: list, rival=lambda run: True) -> bool:
+        """Whether this client's new run ``run_id`` is the only ``rival`` among ``runs`` (read
+        after it was created); if not, it is deleted and the caller, after a random pause,
+        looks again. On a SQLite store the lock makes that certain; on a server, of two clients
+        creating at once at least the later reader sees both runs, so at most one keeps its run
+        — and when both see both, both withdraw and retry at random times. Client clocks never
+        decide (``start_time`` is set by the client, and hosts' clocks differ)."""
+        if not any(r.info.run_id != run_id and rival(r) for r in runs):
+            return True
+        self.client.delete_run(run_id)
+        time.sleep(random.uniform(0.05, 0.5))
+        return False
 
     def children(self, parent_id: str, cell_key: str | None = None) -> list:
         query = f"tags.`{PARENT_ID_TAG}` = '{parent_id}'"
@@ -247,25 +280,24 @@ class Tracker:
     def claim(self, parent_id: str, cell_key: str, run_name: str, track: str) -> tuple[str, Any]:
         """``("done", run)`` if the cell has a FINISHED child, ``("held", run)`` if a live process
         holds it, else ``("claimed", run_id)`` of a new RUNNING child owned by this process (stale
-        children of the cell are deleted first)."""
-        with store_lock(self.uri):
-            state = self.cell_state(self.children(parent_id, cell_key))
-            if state[0] != "free":
-                return state
-            for run in state[1]:  # stale: ended as FAILED, then removed
-                if run.info.status == "RUNNING":
-                    self.client.set_terminated(run.info.run_id, "FAILED")
-                self.client.delete_run(run.info.run_id)
-            run = self.client.create_run(self.experiment_id, run_name=run_name, tags={
-                PARENT_ID_TAG: parent_id, CELL_TAG: cell_key, TRACK_TAG: track, LAYOUT_TAG: LAYOUT,
-                OWNER_TAG: json.dumps(this_process()), HEARTBEAT_TAG: str(time.time()),
-            })
-        rivals = [r for r in self.children(parent_id, cell_key) if r.info.status == "FINISHED" or not is_stale(r)]
-        first = min(rivals, key=_creation_order)
-        if first.info.run_id != run.info.run_id:  # another store client claimed it too, earlier
-            self.client.delete_run(run.info.run_id)
-            return ("done" if first.info.status == "FINISHED" else "held"), first
-        return "claimed", run.info.run_id
+        children of the cell are deleted first; a claim that meets another live or finished run
+        of the cell is withdrawn and the cell looked at again, :meth:`_keep_alone`)."""
+        while True:
+            with store_lock(self.uri):
+                state = self.cell_state(self.children(parent_id, cell_key))
+                if state[0] != "free":
+                    return state
+                for run in state[1]:  # stale: ended as FAILED, then removed
+                    if run.info.status == "RUNNING":
+                        self.client.set_terminated(run.info.run_id, "FAILED")
+                    self.client.delete_run(run.info.run_id)
+                run_id = self.client.create_run(self.experiment_id, run_name=run_name, tags={
+                    PARENT_ID_TAG: parent_id, CELL_TAG: cell_key, TRACK_TAG: track, LAYOUT_TAG: LAYOUT,
+                    OWNER_TAG: json.dumps(this_process()), HEARTBEAT_TAG: str(time.time()),
+                }).info.run_id
+            if self._keep_alone(run_id, self.children(parent_id, cell_key),
+                                rival=lambda r: r.info.status == "FINISHED" or not is_stale(r)):
+                return "claimed", run_id
 
     @staticmethod
     def cell_state(runs: list) -> tuple[str, Any]:
@@ -291,17 +323,29 @@ class Tracker:
         figures: dict[str, Any] | None = None,
     ) -> None:
         """Add scorers' metrics to a run, rewrite its artifacts, then tag the scorers as done
-        (in that order, so that a kill in between leaves them to be added again)."""
+        (in that order, so that a kill in between leaves them to be added again). ``figures``:
+        name → a matplotlib figure, or the bytes of an image already rendered."""
         self._log(run_id, metrics=metrics)
         with tempfile.TemporaryDirectory() as tmp:
             for name, content in artifacts.items():
                 (Path(tmp) / name).write_text(content)
                 self.client.log_artifact(run_id, str(Path(tmp) / name))
-        for name, figure in (figures or {}).items():
-            self.client.log_figure(run_id, figure, name)
+            for name, figure in (figures or {}).items():
+                if isinstance(figure, bytes):
+                    (Path(tmp) / name).write_bytes(figure)
+                    self.client.log_artifact(run_id, str(Path(tmp) / name))
+                else:
+                    self.client.log_figure(run_id, figure, name)
         self._log(run_id, tags={scored_tag(s): s for s in scorers})
 
-    def fail(self, run_id: str) -> None:
+    def fail(self, run_id: str, error: str | None = None) -> None:
+        """Mark ``run_id`` FAILED; ``error`` (a traceback) is kept as the run's ``error.txt``
+        artifact and, its last lines, as the tag ``bench.error``."""
+        if error:
+            with tempfile.TemporaryDirectory() as tmp:
+                (Path(tmp) / "error.txt").write_text(error)
+                self.client.log_artifact(run_id, str(Path(tmp) / "error.txt"))
+            self.client.set_tag(run_id, ERROR_TAG, error[-MAX_TAG_LENGTH:])
         self.client.set_terminated(run_id, "FAILED")
 
     def log_cell(
