@@ -168,6 +168,9 @@ def _check_positive(value: Optional[int], option: str) -> None:
         raise InputError(f"invalid {option!r}: must be an integer >= 1, got {value}")
 
 
+EXECUTORS = ("local", "ray")
+
+
 @_command()
 def run(
     sweep: Optional[str] = typer.Argument(None, help="Sweep YAML file, or the name of a shipped sweep (default: 'default')."),
@@ -177,6 +180,12 @@ def run(
     table_format: str = typer.Option("md", "--format", help="Format of the printed table: md|html|csv|latex."),
     out_dir: Optional[Path] = typer.Option(None, help="Also write the table (md, csv) and the sweep's figures here."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    executor: str = typer.Option("local", help="local: cells one at a time in this process; ray: cells on Ray "
+                                 "actors (pip install -e '.[ray]'; the cache dir must be shared by every node)."),
+    address: Optional[str] = typer.Option(None, help="ray: the cluster ('auto', 'ray://host:10001'); default: a local Ray."),
+    workers: int = typer.Option(2, help="ray: actors evaluating cells at once."),
+    gpus_per_worker: float = typer.Option(0.0, help="ray: GPUs each actor declares."),
+    retries: int = typer.Option(2, help="ray: attempts after a cell's first failure before it is reported."),
 ) -> None:
     """Run a sweep (resumable: finished cells are skipped, cached data reused) and print its table."""
     from entropy_bench import sweep as sweeps
@@ -184,6 +193,13 @@ def run(
 
     _check_format(table_format)
     _check_positive(limit, "--limit")
+    _check_positive(workers, "--workers")
+    if executor not in EXECUTORS:
+        from entropy_bench.methods.registry import UnknownMethodError
+
+        _fail(str(UnknownMethodError("executor", executor, list(EXECUTORS))))
+    if retries < 0 or gpus_per_worker < 0:
+        raise InputError("invalid '--retries' or '--gpus-per-worker': must be >= 0")
     tracking_uri = _check_store(tracking_uri, write=True)
     check_dir(cache_dir, "'--cache-dir'")
     if out_dir is not None:
@@ -199,7 +215,13 @@ def run(
     from entropy_bench.runner import run_sweep
     from entropy_bench.tables import load_examples, render, summarise, terminal_view
 
-    result = run_sweep(plan, tracking_uri=tracking_uri, cache_dir=cache_dir, progress=progress, out_dir=out_dir)
+    runner = None
+    if executor == "ray":
+        from entropy_bench.executors import RayExecutor
+
+        runner = RayExecutor(address, workers, num_gpus=gpus_per_worker, max_retries=retries)
+    result = run_sweep(plan, tracking_uri=tracking_uri, cache_dir=cache_dir, progress=progress, out_dir=out_dir,
+                       executor=runner)
     rescored = f", {result.rescored} rescored" if result.rescored else ""
     typer.echo(
         f"sweep {spec.name!r}: {result.cells} cells ({result.skipped} already done{rescored}), "
@@ -216,6 +238,10 @@ def run(
     typer.echo(render(shown, table_format))
     if left_out:
         typer.echo(f"({', '.join(left_out)}: `bench table {spec.name}`)", err=True)
+    for label, error in result.failed:
+        typer.echo(f"FAILED {label}: {error} (traceback: the run's error.txt)", err=True)
+    if result.failed:
+        raise typer.Exit(1)
 
 
 @_command()

@@ -10,8 +10,11 @@ cells, evaluates one, and summarises them. The runner
    if scorers were added to the sweep since, it is evaluated again from the cache and the new
    scorers' metrics are added to that same run; a cell held by a live concurrent client is
    left to it; any other cell is claimed (``Tracker.claim``) and evaluated;
-4. logs each result on the driver as the executor returns it, and when nothing is left to
-   claim but cells are still held by others, waits for them (or for their claims to go stale);
+4. logs each result on the driver as the executor returns it — a cell the executor reports as
+   failed after its retries (:class:`~entropy_bench.executors.CellFailure`) is marked FAILED with
+   its error and traceback, listed in the result, and the others go on — and when nothing is
+   left to claim but cells are still held by others, waits for them (or for their claims to go
+   stale);
 5. logs the track's figures on the parent run and marks it FINISHED.
 
 A killed process leaves its claimed runs RUNNING; they are recognised as stale (owner gone)
@@ -32,7 +35,7 @@ from tqdm.auto import tqdm
 
 from entropy_bench import sweep as sweeps
 from entropy_bench.cache import Cache
-from entropy_bench.executors import Executor, LocalExecutor
+from entropy_bench.executors import CellFailure, Executor, LocalExecutor
 from entropy_bench.tracking import CELL_TAG, Heartbeat, Tracker, scored_by
 from entropy_bench.tracks.base import Cell, CellResult, Context
 
@@ -57,6 +60,7 @@ class SweepResult:
     experiment: str
     tracking_uri: str
     rescored: int = 0  # finished cells given new scorers' metrics
+    failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (cell label, error) after retries
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,16 +96,22 @@ def run_sweep(
         tags={"bench.sweep_spec": plan.spec.model_dump_json()},
     )
     counts = {"new": 0, "rescored": 0, "produced": 0}
+    failed: list[tuple[str, str]] = []
+    evaluate = CellEvaluator(track, Path(cache_dir), progress, context)
     bar = tqdm(total=len(available), desc=f"bench run {plan.spec.name}", unit="cell", disable=not progress)
     in_flight: dict[str, Job] = {}
     with Heartbeat(tracker.uri) as heartbeat:
         jobs = _jobs(tracker, parent, available, track.name, heartbeat, in_flight, bar)
         try:
-            for job, result in (executor or LocalExecutor()).map(lambda j: _evaluate(track, j.cell, context), jobs):
+            for job, result in (executor or LocalExecutor()).map(evaluate, jobs):
                 bar.set_postfix_str(job.cell.label)
-                _log(tracker, job, result)
-                counts["rescored" if job.finished_run is not None else "new"] += 1
-                counts["produced"] += result.produced
+                if isinstance(result, CellFailure):
+                    tracker.fail(job.run_id, error=result.traceback)
+                    failed.append((job.cell.label, result.error))
+                else:
+                    _log(tracker, job, result)
+                    counts["rescored" if job.finished_run is not None else "new"] += 1
+                    counts["produced"] += result.produced
                 in_flight.pop(job.run_id, None)
                 heartbeat.runs.discard(job.run_id)
                 bar.update(1)
@@ -117,12 +127,41 @@ def run_sweep(
         _save(figures, Path(out_dir))
     return SweepResult(
         parent, len(plan.cells), len(plan.cells) - counts["new"], counts["produced"],
-        track.forward_calls(context), plan.spec.name, tracker.uri, counts["rescored"],
+        track.forward_calls(context), plan.spec.name, tracker.uri, counts["rescored"], failed,
     )
 
 
 class CellError(RuntimeError):
     """A cell failed; the message names the cell and the cause."""
+
+
+@dataclasses.dataclass
+class CellEvaluator:
+    """``job → track.evaluate(job.cell, context)``: the function an executor maps. It pickles
+    without its context (models, pools): a process it is sent to (a Ray actor) builds its own,
+    from the track's fresh resources and the cache's path, once, on first use. The result's
+    figures come back rendered (PNG bytes), so that a result crosses processes as plain data."""
+
+    track: Any
+    cache_dir: Path
+    progress: bool = True
+    context: Context | None = None
+
+    def __call__(self, job: Job) -> CellResult:
+        if self.context is None:
+            self.context = Context(Cache(self.cache_dir), self.track.resources(), progress=self.progress)
+        result = _evaluate(self.track, job.cell, self.context)
+        return dataclasses.replace(result, figures={name: _png(f) for name, f in result.figures.items()})
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "context": None}
+
+
+def _png(figure: Any) -> bytes:
+    """A matplotlib figure as PNG bytes (matplotlib's default dpi, as ``MlflowClient.log_figure``)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
 
 
 def _evaluate(track, cell: Cell, context: Context) -> CellResult:
