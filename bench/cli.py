@@ -169,6 +169,27 @@ def _check_positive(value: Optional[int], option: str) -> None:
 
 
 EXECUTORS = ("local", "ray")
+BACKENDS = ("transformers", "vllm")
+
+
+def _on_backend(spec, backend: str):
+    """A generation spec whose models run on ``backend`` (``vllm:<model>``, models/pool.py)."""
+    import importlib.util
+
+    from entropy_bench import sweep as sweeps
+    from entropy_bench.checks import InputError
+    from entropy_bench.methods.registry import UnknownMethodError
+    from entropy_bench.models.pool import VLLM_PREFIX
+
+    if backend not in BACKENDS:
+        _fail(str(UnknownMethodError("backend", backend, list(BACKENDS))))
+    if "models" not in type(spec).model_fields:
+        raise InputError(f"invalid '--backend': the {spec.track} track generates no text")
+    if importlib.util.find_spec("vllm") is None:
+        raise InputError("invalid '--backend': vllm is not installed; the vLLM backend needs a CUDA GPU and "
+                         "pip install -e '.[vllm]'")
+    models = [m if m.startswith(VLLM_PREFIX) else f"{VLLM_PREFIX}{m}" for m in spec.models]
+    return sweeps.parse({**spec.model_dump(), "models": models})
 
 
 @_command()
@@ -186,6 +207,8 @@ def run(
     workers: int = typer.Option(2, help="ray: actors evaluating cells at once."),
     gpus_per_worker: float = typer.Option(0.0, help="ray: GPUs each actor declares."),
     retries: int = typer.Option(2, help="ray: attempts after a cell's first failure before it is reported."),
+    backend: str = typer.Option("transformers", help="Generation backend of every model: transformers, or vllm "
+                                "(a CUDA GPU and pip install -e '.[vllm]'; its cells are the models' 'vllm:<model>')."),
 ) -> None:
     """Run a sweep (resumable: finished cells are skipped, cached data reused) and print its table."""
     from entropy_bench import sweep as sweeps
@@ -205,6 +228,8 @@ def run(
     if out_dir is not None:
         check_dir(out_dir, "'--out-dir'")
     spec = sweeps.load(sweep)
+    if backend != "transformers":
+        spec = _on_backend(spec, backend)
     if limit is not None:
         if "limit" not in type(spec).model_fields:
             raise InputError(f"invalid '--limit': the {spec.track} track has no examples per task to limit")

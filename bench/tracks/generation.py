@@ -298,13 +298,14 @@ class GenerationTrack(Track):
         weights loaded), and every task's ``max_new_tokens`` leaves room for a prompt in the
         context window of each model whose ``config.json`` is at hand."""
         from entropy_bench.models.hf import ModelNotFoundError, resolve
+        from entropy_bench.models.pool import weights_of
 
         found: dict[str, Any] = {}
 
         def resolved(spec: str, field: str):
             if spec not in found:
                 try:
-                    found[spec] = resolve(spec)
+                    found[spec] = resolve(weights_of(spec))
                 except ModelNotFoundError as err:
                     raise SpecError(f"sweep spec: invalid {field}: {err}") from None
             return found[spec]
