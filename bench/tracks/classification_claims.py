@@ -82,6 +82,7 @@ def compatible(a: str, b: str) -> bool:
 
 def noise_claims(seeds: pd.DataFrame) -> list[dict]:
     accuracy = seeds[seeds["method"] == ACCURACY_MEASURE].set_index(["task", "loss", "label_noise", "seed"])["accuracy"]
+    accuracy = accuracy.sort_index()
     reference = LOSSES.build(REFERENCE_LOSS).id  # plain cross-entropy, its defaults
     out = []
     for (task, loss), group in accuracy.groupby(level=["task", "loss"], sort=False):

@@ -76,19 +76,23 @@ def _short(text: str, width: int = 60) -> str:
 
 
 def sweep_figures(summary: pd.DataFrame) -> dict:
+    from entropy_bench.tables import short_labels
+
     figures = {}
-    groups = list(summary.groupby(["task", "loss", "label_noise"], sort=False))
+    shown = summary.assign(task=summary["task"].map(short_labels(summary["task"])),
+                           loss=summary["loss"].map(short_labels(summary["loss"])))
+    groups = list(shown.groupby(["task", "loss", "label_noise"], sort=False))
     if len(groups) <= MAX_GROUPS:
         figures["measures.png"] = measures_figure(groups)
     if summary["label_noise"].nunique() > 1:
-        figures["noise.png"] = noise_figure(summary)
+        figures["noise.png"] = noise_figure(shown)
     return figures
 
 
 def measures_figure(groups):
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(9, 1.2 + 0.35 * max(len(g) for _, g in groups) * len(groups)))
+    fig = Figure(figsize=(9, len(groups) * (0.9 + 0.3 * max(len(g) for _, g in groups))), layout="constrained")
     axes = fig.subplots(len(groups), 2, squeeze=False)
     for row, (key, group) in zip(axes, groups):
         y = np.arange(len(group))
@@ -97,8 +101,7 @@ def measures_figure(groups):
             error = np.abs(np.vstack([value - group[f"{column}_ci_low"], group[f"{column}_ci_high"] - value]))
             ax.barh(y, value, xerr=np.nan_to_num(error), color="tab:blue", alpha=0.8)
             ax.set_yticks(y, [_short(m, 40) for m in group["measure"]], fontsize=6)
-            ax.set_title(f"{column} — {' / '.join(key)}", fontsize=7)
-    fig.tight_layout()
+            ax.set_title(f"{column}\n{' / '.join(key)}", fontsize=7)
     return fig
 
 
@@ -111,24 +114,23 @@ def noise_figure(summary: pd.DataFrame):
     kind_rate = first["label_noise"].map(noise_kind_rate)
     first["kind"], first["rate"] = kind_rate.str[0], kind_rate.str[1]
     tasks = list(first["task"].unique())
-    fig = Figure(figsize=(6 * len(tasks), 4))
+    fig = Figure(figsize=(8 * len(tasks), 4.5), layout="constrained")  # room for the legend outside
     axes = np.atleast_1d(fig.subplots(1, len(tasks), squeeze=False)[0])
     for ax, task in zip(axes, tasks):
         mine = first[first["task"] == task]
-        for loss, per_loss in mine.groupby("loss", sort=False):
+        for i, (loss, per_loss) in enumerate(mine.groupby("loss", sort=False)):
             clean = per_loss[per_loss["kind"] == "none"]
             for kind in [k for k in per_loss["kind"].unique() if k != "none"]:
                 line = pd.concat([clean, per_loss[per_loss["kind"] == kind]]).sort_values("rate")
-                ax.errorbar(line["rate"], line["accuracy"],
-                            yerr=np.nan_to_num(np.abs(np.vstack([line["accuracy"] - line["accuracy_ci_low"],
-                                                                 line["accuracy_ci_high"] - line["accuracy"]]))),
-                            marker="o" if kind == "symmetric" else "s", capsize=2,
-                            linestyle="-" if kind == "symmetric" else ":", label=f"{_short(loss, 30)} {kind}")
-        ax.set_xlabel("label noise rate")
+                error = np.abs(np.vstack([line["accuracy"] - line["accuracy_ci_low"],
+                                          line["accuracy_ci_high"] - line["accuracy"]]))
+                ax.errorbar(line["rate"], line["accuracy"], yerr=np.nan_to_num(error), capsize=2,
+                            color=f"C{i % 10}" if i < 10 else "black", marker="o" if kind == "symmetric" else "s",
+                            linestyle="-" if kind == "symmetric" else ":", label=f"{_short(loss, 45)} {kind}")
+        ax.set_xlabel("label noise rate (solid: symmetric, dotted: asymmetric)")
         ax.set_ylabel("test accuracy")
         ax.set_title(task, fontsize=8)
-        ax.legend(fontsize=5)
-    fig.tight_layout()
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
