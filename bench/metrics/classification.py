@@ -7,7 +7,8 @@ Inputs: ``probs`` float [N, K], each row a predictive distribution over K classe
 - calibration: ``ece`` (top-label, 15 equal-width bins as torchmetrics, or equal-mass bins),
   ``top_label_ece`` (the same from precomputed confidence and correctness) and ``reliability``
   (the per-bin table behind a reliability diagram);
-- selective prediction: ``aurc`` (:func:`entropy_bench.metrics.uq.aurc` of the top-1 errors);
+- (selective prediction — AURC of a score against top-1 correctness — is
+  :func:`entropy_bench.metrics.uq.aurc`, shared with the LLM measures;)
 - OOD detection: ``ood_auroc`` and ``fpr_at_tpr`` of an uncertainty score over the **mixed**
   in-distribution + OOD set (TorchUncertainty's rule: never computed on OOD rows alone).
 
@@ -35,9 +36,9 @@ BINNINGS = ("equal_width", "adaptive")
 # --- input hygiene ---------------------------------------------------------------------------
 
 
-def _checked(probs: ArrayLike, labels: ArrayLike, *extra: ArrayLike) -> tuple[np.ndarray, ...]:
-    """``probs`` [n, K] float, ``labels`` [n] int (and each of ``extra`` as 1-d float), validated,
-    without the rows where a prob or an ``extra`` value is non-finite (one warning)."""
+def _checked(probs: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """``probs`` [n, K] float and ``labels`` [n] int, validated, without the rows where a prob is
+    non-finite (one warning)."""
     probs = np.asarray(probs, dtype=float)
     labels = np.asarray(labels)
     if probs.ndim != 2 or probs.shape[1] < 1:
@@ -50,20 +51,16 @@ def _checked(probs: ArrayLike, labels: ArrayLike, *extra: ArrayLike) -> tuple[np
     labels = labels.astype(int)
     if labels.size and (labels.min() < 0 or labels.max() >= k):
         raise ValueError(f"labels must lie in [0, {k}) (K = probs.shape[1]), got [{labels.min()}, {labels.max()}]")
-    extra = [np.asarray(a, dtype=float).reshape(-1) for a in extra]
-    for a in extra:
-        if len(a) != n:
-            raise ValueError(f"scores must have one value per row of probs ({n}), got {len(a)}")
-    keep = np.logical_and.reduce([np.isfinite(probs).all(axis=1)] + [np.isfinite(a) for a in extra])
+    keep = np.isfinite(probs).all(axis=1)
     _warn_dropped(int(np.sum(~keep)), n, stacklevel=4)
-    probs, labels, extra = probs[keep], labels[keep], [a[keep] for a in extra]
+    probs, labels = probs[keep], labels[keep]
     if (probs < 0).any():
         raise ValueError(f"probs must be non-negative, got a minimum of {probs.min()}")
     off = np.abs(probs.sum(axis=1) - 1)
     if (off > SUM_TOLERANCE).any():
         row = int(np.argmax(off))
         raise ValueError(f"probs rows must sum to 1 within {SUM_TOLERANCE}; a row sums to {probs[row].sum()!r}")
-    return (probs, labels, *extra)
+    return probs, labels
 
 
 def _top_label(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -210,25 +207,6 @@ def reliability(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> dict[s
         mean_correct = np.bincount(bins, weights=correct, minlength=n_bins + 1) / count
     edges = np.r_[np.arange(n_bins + 1) / n_bins, 1.0]
     return {"edges": edges, "confidence": mean_confidence, "accuracy": mean_correct, "count": count}
-
-
-# --- selective prediction --------------------------------------------------------------------
-
-
-def aurc(probs: ArrayLike, labels: ArrayLike, scores: ArrayLike | None = None) -> float:
-    """AURC of selective classification (Geifman & El-Yaniv 2017): :func:`entropy_bench.metrics.uq.aurc`
-    of the top-1 errors, rejecting by ``scores`` (uncertainty, higher = rejected first). Lower is better.
-
-    Default ``scores``: −max_k p_ik, the maximum softmax probability baseline (Hendrycks &
-    Gimpel 2017; it ranks as 1 − max p without rounding near-1 confidences together). NaN when
-    all or none of the predictions are right.
-    """
-    if scores is None:
-        probs, labels = _checked(probs, labels)
-        confidence, correct = _top_label(probs, labels)
-        return uq.aurc(-confidence, correct)
-    probs, labels, scores = _checked(probs, labels, scores)
-    return uq.aurc(scores, _top_label(probs, labels)[1])
 
 
 # --- OOD detection on the mixed set ----------------------------------------------------------

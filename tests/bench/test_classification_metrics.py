@@ -17,7 +17,7 @@ from torchmetrics.functional.classification import binary_calibration_error, mul
 from torchmetrics.functional.classification.calibration_error import _ce_compute
 
 from entropy_bench.metrics.classification import (
-    accuracy, aurc, brier, ece, fpr_at_tpr, nll, ood_auroc, reliability, top_label_ece,
+    accuracy, brier, ece, fpr_at_tpr, nll, ood_auroc, reliability, top_label_ece,
 )
 
 TOL = 1e-6
@@ -253,24 +253,6 @@ def test_top_label_ece_bad_input():
         assert top_label_ece([0.5, np.nan, 0.75], [1, 0, 1]) == pytest.approx(0.5 * 0.5 + 0.5 * 0.25)
 
 
-# --- AURC -------------------------------------------------------------------------------------
-
-
-def loop_aurc(scores, correct) -> float:
-    """Mean over k = 1..n of the error rate of the k lowest-score rows (tie-free scores)."""
-    order = np.argsort(scores)
-    errors = 1 - np.asarray(correct, float)[order]
-    return float(np.mean([errors[:k].mean() for k in range(1, len(errors) + 1)]))
-
-
-def test_aurc_rejects_by_max_probability_or_given_scores():
-    probs, labels = random_probs(7, 200, 4)
-    correct = probs.argmax(axis=1) == labels
-    assert aurc(probs, labels) == pytest.approx(loop_aurc(-probs.max(axis=1), correct), abs=1e-12)
-    entropy = -np.sum(probs * np.log(probs), axis=1)
-    assert aurc(probs, labels, scores=entropy) == pytest.approx(loop_aurc(entropy, correct), abs=1e-12)
-
-
 # --- OOD detection on the mixed set -----------------------------------------------------------
 
 
@@ -378,7 +360,7 @@ def test_empty_input_is_nan():
     ([[0.5, 0.5], [0.2, 0.8]], [0.0, 1.0], "labels must be integers"),
     ([0.5, 0.5], [0], "probs must be a 2-d"),
 ])
-@pytest.mark.parametrize("metric", [accuracy, nll, brier, ece, reliability, aurc])
+@pytest.mark.parametrize("metric", [accuracy, nll, brier, ece, reliability])
 def test_bad_probs_or_labels_raise(metric, probs, labels, match):
     with pytest.raises(ValueError, match=match):
         metric(np.asarray(probs), np.asarray(labels))
@@ -390,8 +372,6 @@ def test_bad_arguments_raise():
         ece(probs, labels, binning="quantile")
     with pytest.raises(ValueError, match="n_bins"):
         ece(probs, labels, n_bins=0)
-    with pytest.raises(ValueError, match="scores must have one value per row"):
-        aurc(probs, labels, scores=np.zeros(9))
     with pytest.raises(ValueError, match="scores and is_ood differ in length"):
         ood_auroc(np.zeros(3), [True, False])
     with pytest.raises(ValueError, match="scores and is_ood differ in length"):
