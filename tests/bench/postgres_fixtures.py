@@ -48,7 +48,8 @@ import pytest
 
 from entropy_bench import ui
 
-CANNOT = "PostgreSQL is not installed and cannot be installed here: "
+from debian import apt_install_or_skip
+
 SERVER_BINARIES = ("initdb", "postgres")
 PG_USER = "postgres"  # the OS user the server runs as when the tests run as root, and its superuser role
 DATABASE = "bench"
@@ -80,18 +81,9 @@ def _version(name: str) -> tuple:
 @pytest.fixture(scope="session")
 def postgres_bin() -> Path:
     """PostgreSQL's server binaries; Debian's ``postgresql`` installed with apt-get when missing and root."""
-    found = find_bin()
-    if found:
-        return found
-    if not shutil.which("apt-get") or os.geteuid() != 0:
-        pytest.skip(CANNOT + "no apt-get, or not root (apt-get install postgresql)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "postgresql"]):
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-        if done.returncode:
-            last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-            pytest.skip(CANNOT + f"'{' '.join(command)}' failed: {last}")
-    return find_bin() or pytest.skip(CANNOT + "apt-get installed no initdb/postgres binaries")
+    if not find_bin():
+        apt_install_or_skip("postgresql", "PostgreSQL")
+    return find_bin() or pytest.skip("PostgreSQL: apt-get installed no initdb/postgres binaries")
 
 
 def _run_as() -> dict:

@@ -5,7 +5,6 @@ the page."""
 
 import base64
 import io
-import os
 import re
 import shutil
 import subprocess
@@ -25,6 +24,8 @@ from entropy_bench.report_plots import accuracy_plot, auroc_columns, auroc_fores
 from entropy_bench.report_render import HEADINGS
 from entropy_bench.runner import run_sweep
 from entropy_bench.tables import compact_id
+
+from debian import apt_install_or_skip
 from entropy_bench.tracking import CELL_TAG, SWEEP_TAG
 
 from sweep_fixtures import tiny_sweep, write
@@ -258,23 +259,12 @@ def test_parent_must_be_a_sweep_run_of_the_experiment(store, tmp_path):
 
 # --- headless Chromium ----------------------------------------------------------------------
 
-CANNOT = "chromium is not installed and cannot be installed here: "
-
-
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """Debian's ``chromium``; installed with apt-get when missing and this runs as root."""
-    if shutil.which("chromium"):
-        return shutil.which("chromium")
-    if not shutil.which("apt-get") or os.geteuid() != 0:
-        pytest.skip(CANNOT + "no apt-get, or not root (apt-get install chromium)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "chromium"]):
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-        if done.returncode:
-            last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-            pytest.skip(CANNOT + f"'{' '.join(command)}' failed: {last}")
-    return shutil.which("chromium") or pytest.skip(CANNOT + "apt-get installed no 'chromium' command")
+    if not shutil.which("chromium"):
+        apt_install_or_skip("chromium", "chromium")
+    return shutil.which("chromium") or pytest.skip("chromium: apt-get installed no 'chromium' command")
 
 
 def headless(chromium: str, *args: str) -> subprocess.CompletedProcess:
