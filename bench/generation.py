@@ -4,7 +4,8 @@ One batch of prompts is left-padded and run with a KV cache, allocated once for 
 prompt columns plus ``max_new_tokens`` and written in place (``entropy_bench.models.kv_cache``:
 no copy of the cache per step). The prefill shares what prompts share (the n copies of a
 prompt that draws n samples, and a common few-shot context, each run once;
-``_Incremental.prefill``), and finished rows leave the model's batch as they accumulate
+``_Incremental.prefill``), prompts of unequal length run in groups padded only to their own
+longest (:func:`length_groups`), and finished rows leave the model's batch as they accumulate
 (``_Incremental.keep``). At step t, with model logits
 z_t[B, V] and the decoder's warped logits z'_t = decoder(z_t):
 
@@ -57,8 +58,9 @@ from entropy_bench.kernels.softmax_stats import softmax_stats
 from entropy_bench.methods.decoders.bad_logits import check_logits
 from entropy_bench.methods.decoders.base import Decoder
 from entropy_bench.methods.records import Generation
+from entropy_bench.models import prompt_sharing
 from entropy_bench.models.hf import LanguageModel
-from entropy_bench.models.kv_cache import preallocated_cache
+from entropy_bench.models.kv_cache import all_preallocated, place_rows, preallocated_cache, repeated
 from entropy_bench.tasks.base import truncate_at_stop
 
 
@@ -155,6 +157,29 @@ def split_prefix(ids: torch.Tensor, attention: torch.Tensor, c: int) -> tuple[to
     return out_ids, out_mask
 
 
+# Padded prompt tokens per prefill call (:func:`length_groups`). On the CPU a padded batch runs
+# a masked attention far slower than a lone prompt's causal one: SmolLM2-135M on 2 cores, the
+# prefill of 48 GSM8K 5-shot prompts (793-1415 tokens) took 123 s in one call, 62 s in groups
+# of ≤ 2048 tokens and 55 s prompt by prompt; so prompts over half the budget run alone. On an
+# accelerator wide batches pay, and the budget only bounds padding and memory (not measured here).
+CPU_PREFILL_TOKENS = 1024
+ACCELERATOR_PREFILL_TOKENS = 16384
+
+
+def length_groups(lengths: Sequence[int], budget: int) -> list[list[int]]:
+    """Rows packed into the prefill's groups: longest first, each group taking the next rows in
+    that order while its padded size (rows × its longest) stays within ``budget``; a row longer
+    than ``budget`` is a group alone. Padding then costs at most the gap between neighbouring
+    lengths instead of the gap to the batch's longest prompt."""
+    groups: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        if groups and (len(groups[-1]) + 1) * lengths[groups[-1][0]] <= budget:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
 COMPACT_AT = 0.75  # drop finished rows from the model's batch once at most this share of it is live
 
 
@@ -171,28 +196,27 @@ class _Incremental:
     seen: int = 0
     rows: torch.Tensor | None = None
 
+    def _run(self, cache, ids: torch.Tensor, attention: torch.Tensor, positions: torch.Tensor,
+             section: str) -> tuple[torch.Tensor, Any]:
+        """One forward pass of ``ids`` after the columns ``cache`` holds (``attention`` covers both),
+        timed as ``section``. Only the last position's logits are computed (``logits_to_keep=1``:
+        the LM head is a fifth of a small model). Returns those logits and the cache."""
+        with self.clock(section):
+            out = self.lm(input_ids=ids, attention_mask=attention, position_ids=positions, use_cache=True,
+                          logits_to_keep=1, **{self.lm.cache_field: cache})
+            return out.logits[:, -1, :].float(), getattr(out, self.lm.cache_field)
+
     def last_logits(self, ids: torch.Tensor, attention: torch.Tensor, section: str = "forward") -> torch.Tensor:
         """Logits[B, V] after ``ids[:, :C]`` (C = ids.shape[1]), feeding only ``ids[:, seen:]``;
-        left-padded rows take positions ``cumsum(attention) − 1``. Only the last position's
-        logits are computed (``logits_to_keep=1``: the LM head is a fifth of a small model).
-        Rows dropped by :meth:`keep` get zero logits (a valid distribution; nothing reads them).
-        The call's seconds go to ``clock(section)``."""
+        left-padded rows take positions ``cumsum(attention) − 1``. Rows dropped by :meth:`keep`
+        get zero logits (a valid distribution; nothing reads them)."""
         if self.rows is not None:
             batch, ids, attention = ids.shape[0], ids[self.rows], attention[self.rows]
         positions = (attention.cumsum(-1) - 1).clamp_min(0)
         if self.past is None:
             self.past = preallocated_cache(self.lm.model.config, self.capacity)
-        with self.clock(section):
-            out = self.lm(
-                input_ids=ids[:, self.seen :],
-                attention_mask=attention,
-                position_ids=positions[:, self.seen :],
-                use_cache=True,
-                logits_to_keep=1,
-                **{self.lm.cache_field: self.past},
-            )
-            logits = out.logits[:, -1, :].float()
-        self.past, self.seen = getattr(out, self.lm.cache_field), ids.shape[1]
+        logits, self.past = self._run(self.past, ids[:, self.seen :], attention, positions[:, self.seen :], section)
+        self.seen = ids.shape[1]
         if self.rows is None:
             return logits
         return logits.new_zeros(batch, logits.shape[-1]).index_copy_(0, self.rows, logits)
@@ -210,20 +234,58 @@ class _Incremental:
 
     def prefill(self, ids: torch.Tensor, attention: torch.Tensor, n: int) -> tuple[torch.Tensor, ...]:
         """:meth:`last_logits` of the prompts, sharing what they share: rows come in runs of n
-        copies of one prompt, and the model runs on one row of each run (KV cache and logits
-        repeated n times); prompts whose first :data:`SHARED_PREFIX_MIN` or more tokens agree
-        (:func:`common_prefix`) run those once, in the layout of :func:`split_prefix`. Returns
-        the logits and the batch (ids, attention) as the cache now holds it."""
+        copies of one prompt, and the model runs on one row of each run (logits repeated n
+        times; the KV cache kept once per prompt, ``models.prompt_sharing``, where the model's
+        attention allows, else repeated n times); prompts whose first :data:`SHARED_PREFIX_MIN` or more tokens agree
+        (:func:`common_prefix`) run those once, in the layout of :func:`split_prefix`; and
+        prompts of unequal length run in :func:`length_groups` (:meth:`_grouped`). Returns the
+        logits and the batch (ids, attention) as the cache now holds it."""
         ids, attention = ids[::n], attention[::n]
-        c = common_prefix(ids, attention)
-        if c >= SHARED_PREFIX_MIN:
-            ids, attention = split_prefix(ids, attention, c)
-            self.last_logits(ids[:1, :c], attention[:1, :c], "prefill")
-            self.past.batch_repeat_interleave(ids.shape[0])
-        logits = self.last_logits(ids, attention, "prefill")
-        if n > 1:
+        shared = common_prefix(ids, attention)
+        if shared >= SHARED_PREFIX_MIN:
+            ids, attention = split_prefix(ids, attention, shared)
+        else:
+            shared = 0
+        budget = CPU_PREFILL_TOKENS if ids.device.type == "cpu" else ACCELERATOR_PREFILL_TOKENS
+        groups = length_groups(attention[:, shared:].sum(-1).tolist(), budget)
+        self.past = preallocated_cache(self.lm.model.config, self.capacity)
+        if len(groups) > 1 and all_preallocated(self.past):
+            logits = self._grouped(ids, attention, shared, groups)
+        else:
+            if shared:
+                self.last_logits(ids[:1, :shared], attention[:1, :shared], "prefill")
+                self.past.batch_repeat_interleave(ids.shape[0])
+            logits = self.last_logits(ids, attention, "prefill")
+        if n > 1 and prompt_sharing.enabled(self.lm.model) and all_preallocated(self.past):
+            self.past = prompt_sharing.share_prompts(self.past, n, attention, self.capacity - ids.shape[1])
+        elif n > 1:
             self.past.batch_repeat_interleave(n)
         return logits.repeat_interleave(n, dim=0), ids.repeat_interleave(n, dim=0), attention.repeat_interleave(n, dim=0)
+
+    def _grouped(self, ids: torch.Tensor, attention: torch.Tensor, shared: int, groups: list[list[int]]) -> torch.Tensor:
+        """The prefill's logits, run group by group: the ``shared`` context once, then each group
+        on its rows' own columns only (the last m of the batch, m its longest), its cache placed
+        in the batch's (``kv_cache.place_rows``). Positions are the whole batch's, so every real
+        token keeps the position it has in a single call."""
+        config, width = self.lm.model.config, ids.shape[1]
+        positions = (attention.cumsum(-1) - 1).clamp_min(0)
+        context = None
+        if shared:
+            context = preallocated_cache(config, self.capacity)
+            _, context = self._run(context, ids[:1, :shared], attention[:1, :shared], positions[:1, :shared], "prefill")
+        logits = None
+        for group in groups:
+            rows = torch.tensor(group, device=ids.device)
+            own = int(attention[rows, shared:].sum(-1).max())
+            cache = preallocated_cache(config, own) if context is None else repeated(context, len(group))
+            columns = torch.cat([torch.arange(shared), torch.arange(width - own, width)]).to(ids.device)
+            part, cache = self._run(cache, ids[rows, width - own :], attention[rows][:, columns],
+                                    positions[rows, width - own :], "prefill")
+            place_rows(self.past, len(ids), rows, cache, shared, width)
+            logits = part.new_zeros(len(ids), part.shape[-1]) if logits is None else logits
+            logits[rows] = part
+        self.seen = width
+        return logits
 
 
 def generate(

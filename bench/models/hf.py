@@ -30,6 +30,7 @@ import torch
 
 from entropy_bench.clock import untimed
 from entropy_bench.hub import hub_reachable
+from entropy_bench.models import prompt_sharing
 
 if TYPE_CHECKING:
     from entropy_bench.methods.decoders.base import Decoder
@@ -140,6 +141,7 @@ def _finish(model, tokenizer, name: str, source: str, fingerprint: str) -> Langu
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
+    prompt_sharing.enable(model)
     return LanguageModel(model, tokenizer, name, source, fingerprint)
 
 

@@ -11,9 +11,17 @@ same order as the concatenated tensor, so the attention output is the same.
 
 :func:`preallocated_cache` builds the model's usual ``DynamicCache`` (which knows, from the
 config, which layers slide or are linear) and replaces its full-attention layers only.
+
+A batch's prefill may run in groups of rows (``entropy_bench.generation``: prompts of unequal
+length, each group padded only to its own longest): :func:`place_rows` writes each group's cache
+into the batch's, left-padded, so that the decode steps see one cache as if the whole batch had
+been prefilled at once — every real column holds the same keys and values up to round-off (the
+group's batch shape), and the padding columns hold zeros, which the attention mask excludes.
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
@@ -67,6 +75,40 @@ class PreallocatedLayer(DynamicLayer):
         if self.length > 0:
             self.key_store, self.value_store = self.key_store[indices], self.value_store[indices]
             self._view()
+
+
+def place_rows(dest: DynamicCache, batch: int, rows: torch.Tensor, src: DynamicCache, shared: int, width: int) -> None:
+    """Write ``src``, the cache of a group of rows, into rows ``rows`` of ``dest``, a cache of
+    ``batch`` rows that then holds ``width`` columns. ``src``'s first ``shared`` columns go to
+    ``dest``'s first ``shared`` (a context common to every row), its remaining m columns to the
+    last m before ``width`` (each row's own tokens, right-aligned as in a left-padded batch).
+    ``dest``'s layers are allocated on first use, zero-filled; both caches must hold only
+    :class:`PreallocatedLayer` (:func:`all_preallocated`)."""
+    for d, s in zip(dest.layers, src.layers):
+        own = s.length - shared
+        if d.key_store is None:
+            d.device, d.is_initialized = s.key_store.device, True
+            heads = s.key_store.shape[1]
+            d.key_store = s.key_store.new_zeros(batch, heads, d.capacity, s.key_store.shape[-1])
+            d.value_store = s.value_store.new_zeros(batch, heads, d.capacity, s.value_store.shape[-1])
+        for store, part in ((d.key_store, s.key_store), (d.value_store, s.value_store)):
+            store[rows, :, :shared] = part[:, :, :shared]
+            store[rows, :, width - own : width] = part[:, :, shared : s.length]
+        d.length = width
+        d._view()
+
+
+def repeated(cache: DynamicCache, repeats: int) -> DynamicCache:
+    """A new cache holding each row of ``cache`` ``repeats`` times; ``cache`` stays as it is."""
+    out = copy.copy(cache)
+    out.layers = [copy.copy(layer) for layer in cache.layers]
+    out.batch_repeat_interleave(repeats)
+    return out
+
+
+def all_preallocated(cache: DynamicCache) -> bool:
+    """Whether every layer of ``cache`` is a :class:`PreallocatedLayer` (no sliding or linear ones)."""
+    return all(type(layer) is PreallocatedLayer for layer in cache.layers)
 
 
 def preallocated_cache(config, capacity: int) -> DynamicCache:

@@ -139,6 +139,49 @@ def test_a_shared_context_and_rows_leaving_the_batch_change_no_token_or_statisti
         torch.testing.assert_close(torch.tensor(gen.entropy).double(), entropy, atol=1e-4, rtol=0)
 
 
+def test_length_groups_pack_rows_longest_first_within_the_budget():
+    from entropy_bench.generation import length_groups
+
+    assert length_groups([3, 9, 4, 8, 1], budget=16) == [[1], [3, 2], [0, 4]]  # 2 × 9 > 16, 2 × 8 ≤ 16 < 3 × 8
+    assert length_groups([5, 5, 5], budget=4) == [[0], [1], [2]]  # longer than the budget: alone
+    assert length_groups([2, 2, 2], budget=6) == [[0, 1, 2]] and length_groups([], budget=6) == []
+
+
+@pytest.mark.parametrize("prompts", [[*PROMPTS, "Question: Tom has 3 apples. He gets 2 more and"], SHARED])
+@pytest.mark.parametrize("n", [1, 3])
+def test_a_prefill_in_length_groups_changes_no_token_and_matches_the_single_call(lm, monkeypatch, prompts, n):
+    """The prompts' prefill split into groups (a budget of one token: every prompt alone) against
+    the whole batch in one padded call: the same tokens, and statistics equal to round-off; the
+    model saw each group padded only to its own longest prompt (and a shared context once)."""
+    import entropy_bench.generation as generation
+
+    dec, seeds = DECODERS.build("temperature", temperature=1.0), list(range(len(prompts) * n))
+    shapes, forward = [], lm.model.forward
+
+    def recorded(*args, **kwargs):
+        shapes.append(tuple(kwargs["input_ids"].shape))
+        return forward(*args, **kwargs)
+
+    whole = generate(lm, prompts, dec, seeds=seeds, max_new_tokens=6, n_per_prompt=n)
+    monkeypatch.setattr(generation, "CPU_PREFILL_TOKENS", 1)
+    lm.model.forward = recorded
+    try:
+        grouped = generate(lm, prompts, dec, seeds=seeds, max_new_tokens=6, n_per_prompt=n)
+    finally:
+        del lm.model.forward
+    assert [g.token_ids for g in grouped] == [g.token_ids for g in whole]
+    for a, b in zip(grouped, whole):
+        torch.testing.assert_close(torch.tensor(a.logprob), torch.tensor(b.logprob), atol=1e-5, rtol=0)
+        torch.testing.assert_close(torch.tensor(a.entropy), torch.tensor(b.entropy), atol=1e-5, rtol=0)
+    batch = lm.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    shared = common_prefix(batch["input_ids"], batch["attention_mask"])
+    shared = shared if shared >= generation.SHARED_PREFIX_MIN else 0
+    own = sorted((int(m) - shared for m in batch["attention_mask"].sum(-1)), reverse=True)
+    prefill = shapes[: len(prompts) + bool(shared)]
+    assert prefill == [(1, shared)] * bool(shared) + [(1, m) for m in own]
+    assert shapes[len(prefill)][0] == len(prompts) * n  # then the decode steps, on the whole batch
+
+
 def test_batches_go_longest_prompt_first_and_no_output_depends_on_prompt_order_or_batch_mates(lm):
     """The generation track's batching (``in_batches``): permuting the prompts permutes the
     batches' composition, and every prompt's continuations stay the same tokens."""

@@ -10,7 +10,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, MistralConfig
 from transformers.cache_utils import DynamicCache, DynamicLayer, DynamicSlidingWindowLayer
 
-from entropy_bench.models.kv_cache import PreallocatedLayer, preallocated_cache
+from entropy_bench.models.kv_cache import PreallocatedLayer, place_rows, preallocated_cache, repeated
 
 
 def _states(batch: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,6 +52,29 @@ def test_full_attention_layers_are_replaced_and_sliding_ones_kept():
     assert [type(layer) for layer in full.layers] == [PreallocatedLayer] * 3
     sliding = preallocated_cache(MistralConfig(num_hidden_layers=2, sliding_window=4), capacity=8)
     assert [type(layer) for layer in sliding.layers] == [DynamicSlidingWindowLayer] * 2
+
+
+def test_place_rows_lays_groups_out_left_padded_after_the_shared_columns():
+    """Two groups of a 3-row batch (2 shared columns; own lengths 3, and 2 and 2) placed in a
+    cache of width 6: each row's own columns end at column 6, padding is zero, and a group cache
+    repeated from a one-row context leaves that context as it was."""
+    config = LlamaConfig(num_hidden_layers=1)
+    context = preallocated_cache(config, capacity=8)
+    context.layers[0].update(*_states(1, 2, 0))
+    first, second = repeated(context, 1), repeated(context, 2)
+    assert context.layers[0].keys.shape[0] == 1 and second.layers[0].keys.shape[0] == 2
+    first.layers[0].update(*_states(1, 3, 1))
+    second.layers[0].update(*_states(2, 2, 2))
+    batch = preallocated_cache(config, capacity=9)
+    place_rows(batch, 3, torch.tensor([1]), first, shared=2, width=6)
+    place_rows(batch, 3, torch.tensor([2, 0]), second, shared=2, width=6)
+    keys, ctx = batch.layers[0].keys, context.layers[0].keys[0]
+    assert keys.shape == (3, 2, 6, 4) and all(torch.equal(keys[r, :, :2], ctx) for r in range(3))
+    assert torch.equal(keys[1, :, 3:], first.layers[0].keys[0, :, 2:])
+    assert torch.equal(keys[2, :, 4:], second.layers[0].keys[0, :, 2:])
+    assert torch.equal(keys[0, :, 4:], second.layers[0].keys[1, :, 2:])
+    assert not keys[[0, 2], :, 2:4].any() and not keys[1, :, 2].any()  # the padding columns
+    assert torch.equal(batch.layers[0].values[1, :, 3:], first.layers[0].values[0, :, 2:])
 
 
 def _tiny(kind: str) -> torch.nn.Module:
