@@ -233,13 +233,16 @@ class _Incremental:
             self.rows = rows[kept]
 
     def prefill(self, ids: torch.Tensor, attention: torch.Tensor, n: int) -> tuple[torch.Tensor, ...]:
-        """:meth:`last_logits` of the prompts, sharing what they share: rows come in runs of n
-        copies of one prompt, and the model runs on one row of each run (logits repeated n
-        times; the KV cache kept once per prompt, ``models.prompt_sharing``, where the model's
-        attention allows, else repeated n times); prompts whose first :data:`SHARED_PREFIX_MIN` or more tokens agree
-        (:func:`common_prefix`) run those once, in the layout of :func:`split_prefix`; and
-        prompts of unequal length run in :func:`length_groups` (:meth:`_grouped`). Returns the
-        logits and the batch (ids, attention) as the cache now holds it."""
+        """:meth:`last_logits` of the prompts, sharing what they share:
+
+        - rows come in runs of n copies of one prompt; the model runs on one row of each run,
+          its logits repeated n times and its KV cache kept once for the n rows
+          (``models.prompt_sharing``) where the model's attention allows, else repeated;
+        - prompts whose first :data:`SHARED_PREFIX_MIN` or more tokens agree
+          (:func:`common_prefix`) run those once, in the layout of :func:`split_prefix`;
+        - prompts of unequal length run in :func:`length_groups` (:meth:`_grouped`).
+
+        Returns the logits and the batch (ids, attention) as the cache now holds it."""
         ids, attention = ids[::n], attention[::n]
         shared = common_prefix(ids, attention)
         if shared >= SHARED_PREFIX_MIN:
