@@ -35,9 +35,11 @@ from dataclasses import dataclass
 
 import torch
 from transformers import AttentionInterface
-from transformers.cache_utils import DynamicCache, DynamicLayer
+from transformers.cache_utils import DynamicCache
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+
+from entropy_bench.models.kv_cache import PreallocatedLayer
 
 NAME = "entropy_bench_prompt_sharing"
 
@@ -71,29 +73,18 @@ class Layout:
         return cls(owner, slot, int(slot.max()) + 1, prompt_mask)
 
 
-class SharedPromptLayer(DynamicLayer):
+class SharedPromptLayer(PreallocatedLayer):
     """A full-attention cache layer holding each prompt's columns once (``prompt_keys`` /
-    ``prompt_values``, ``[P, h, C, d]``) and each row's generated columns in a store of
-    ``capacity`` positions written in place. :meth:`update` returns :class:`Split` keys and values
-    for :func:`prompt_sharing_attention`."""
+    ``prompt_values``, ``[P, h, C, d]``) and each row's generated columns in the
+    :class:`~entropy_bench.models.kv_cache.PreallocatedLayer` store of ``capacity`` positions.
+    :meth:`update` returns :class:`Split` keys and values for :func:`prompt_sharing_attention`."""
 
     def __init__(self, keys: torch.Tensor, values: torch.Tensor, layout: Layout, capacity: int):
-        super().__init__()
-        self.device, self.is_initialized = keys.device, True
+        super().__init__(capacity)
         self.prompt_keys, self.prompt_values, self.layout = keys, values, layout
-        rows = len(layout.owner)
-        self.key_store = keys.new_empty(rows, keys.shape[1], capacity, keys.shape[-1])
-        self.value_store = values.new_empty(rows, values.shape[1], capacity, values.shape[-1])
-        self.length = 0  # generated columns held
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
-        n = key_states.shape[-2]
-        if self.length + n > self.key_store.shape[2]:
-            raise ValueError(f"KV cache of {self.key_store.shape[2]} generated positions cannot take {n} more after {self.length}")
-        self.key_store[:, :, self.length : self.length + n] = key_states
-        self.value_store[:, :, self.length : self.length + n] = value_states
-        self.length += n
-        keys, values = self.key_store[:, :, : self.length], self.value_store[:, :, : self.length]
+        keys, values = super().update(key_states, value_states)  # the rows' generated columns
         return Split(self.prompt_keys, keys, self.layout), Split(self.prompt_values, values, self.layout)
 
     def get_seq_length(self) -> int:
@@ -105,7 +96,7 @@ class SharedPromptLayer(DynamicLayer):
         used = torch.unique(owner)  # sorted
         self.prompt_keys, self.prompt_values = self.prompt_keys[used], self.prompt_values[used]
         self.layout = Layout.of(torch.searchsorted(used, owner), self.layout.prompt_mask[used])
-        self.key_store, self.value_store = self.key_store[indices], self.value_store[indices]
+        super().batch_select_indices(indices)
 
     def batch_repeat_interleave(self, repeats: int) -> None:
         raise NotImplementedError("a shared-prompt cache is built for its rows; it does not repeat them")
