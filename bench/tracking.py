@@ -230,7 +230,9 @@ class Tracker:
         if found is not None:
             return found.experiment_id
         try:
-            return self.client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+            # new, so it holds no run of an older layout: noted now, never counted later by
+            # clients racing to tag it (a server store logs such a race as a unique violation)
+            return self.client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, LEGACY_NOTED_TAG: "0"})
         except MlflowException as err:
             if err.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
@@ -361,13 +363,22 @@ class Tracker:
     def legacy_children(self) -> int:
         """How many child runs predate the current layout, the first time this store is asked
         (0 afterwards: the experiment is tagged once it has been told)."""
-        experiment = self.client.get_experiment(self.experiment_id)
-        if experiment.tags.get(LEGACY_NOTED_TAG):
+        from mlflow.exceptions import MlflowException
+
+        if self._legacy_noted():
             return 0
         runs = self._search(f"tags.`{CELL_TAG}` != ''")
         old = sum(1 for r in runs if LAYOUT_TAG not in r.data.tags)
-        self.client.set_experiment_tag(self.experiment_id, LEGACY_NOTED_TAG, str(old))
+        try:
+            self.client.set_experiment_tag(self.experiment_id, LEGACY_NOTED_TAG, str(old))
+        except MlflowException:
+            if self._legacy_noted():  # another client noted it at the same instant, and tells
+                return 0
+            raise
         return old
+
+    def _legacy_noted(self) -> bool:
+        return bool(self.client.get_experiment(self.experiment_id).tags.get(LEGACY_NOTED_TAG))
 
     def close_parent(self, parent_id: str, metrics: dict[str, float] | None = None,
                      figures: dict[str, Any] | None = None) -> None:
