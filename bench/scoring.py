@@ -2,9 +2,9 @@
 after a context, and a layer's hidden state at a sequence's last token.
 
 What the white-box measures that re-read text need: pointwise mutual information (the answer's
-log-probs without the question) and EigenScore (the samples' hidden states). Rows are
-left-padded and batched; positions are ``cumsum(attention) − 1`` as in generation, so a row's
-values do not depend on its batch beyond round-off.
+log-probs without the question) and EigenScore (the samples' hidden states, after their prompt
+run once). Rows are padded and batched at the positions one unpadded sequence would have, so a
+row's values do not depend on its batch beyond round-off.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Sequence
 import torch
 
 from entropy_bench.models.hf import LanguageModel
+from entropy_bench.models.kv_cache import repeated
 
 
 def _batch(rows: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,12 +56,40 @@ def continuation_logprobs(lm: LanguageModel, contexts: Sequence[Sequence[int]], 
     return out
 
 
-def last_hidden_states(lm: LanguageModel, sequences: Sequence[Sequence[int]], layer: int,
-                       batch_size: int = 4) -> torch.Tensor:
-    """The hidden state [len(sequences), d] of ``layer`` (0: the embeddings, as transformers
-    counts ``hidden_states``) at each sequence's last token, fp32."""
-    states = []
-    for start in range(0, len(sequences), batch_size):
-        result, _ = _forward(lm, sequences[start : start + batch_size], output_hidden_states=True, logits_to_keep=1)
-        states.append(result.hidden_states[layer][:, -1, :].float().cpu())
-    return torch.cat(states) if states else torch.zeros(0, 0)
+def last_hidden_states(lm: LanguageModel, prompt: Sequence[int], continuations: Sequence[Sequence[int]], layer: int,
+                       batch_size: int = 8) -> torch.Tensor:
+    """The hidden state [len(continuations), d] of ``layer`` (0: the embeddings, as transformers
+    counts ``hidden_states``) at the last token of prompt + each continuation, fp32 (an empty
+    continuation: the prompt's last token).
+
+    The prompt runs once; each batch of continuations then runs after a copy of its KV cache,
+    right-padded at positions ``len(prompt) + t``, as one sequence would take them: a causal
+    model's state at a row's last real token never sees the padding after it."""
+    if not prompt:
+        raise ValueError("last_hidden_states needs a non-empty prompt")
+    first = lm(input_ids=torch.tensor([list(prompt)], device=lm.device), use_cache=True, output_hidden_states=True,
+               logits_to_keep=1)
+    states = first.hidden_states[layer][:, -1, :].float().cpu().repeat(len(continuations), 1)
+    cache = getattr(first, lm.cache_field)
+    rows = [i for i, c in enumerate(continuations) if c]
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        ids, mask = _right_padded([continuations[i] for i in batch], lm.tokenizer.pad_token_id or 0)
+        attention = torch.cat([torch.ones(len(batch), len(prompt), dtype=mask.dtype), mask], -1)
+        positions = (len(prompt) + torch.arange(ids.shape[1])).expand_as(ids)
+        result = lm(input_ids=ids.to(lm.device), attention_mask=attention.to(lm.device),
+                    position_ids=positions.to(lm.device), use_cache=True, output_hidden_states=True, logits_to_keep=1,
+                    **{lm.cache_field: repeated(cache, len(batch))})
+        last = mask.sum(-1) - 1
+        states[batch] = result.hidden_states[layer][torch.arange(len(batch)), last.to(lm.device)].float().cpu()
+    return states
+
+
+def _right_padded(rows: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and attention mask [B, L] of non-empty token lists."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)], mask[i, : len(row)] = torch.tensor(list(row)), 1
+    return ids, mask

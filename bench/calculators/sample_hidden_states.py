@@ -35,10 +35,8 @@ class SampleHiddenStates(StatCalculator):
         layers = lm.model.config.num_hidden_layers
         layer = layers // 2 if self.layer is None else self.layer
         require(layer <= layers, self.name, "layer", f"model {lm.name!r} has hidden states 0 … {layers}, got {layer}")
-        sequences, sizes = [], []
+        out = []
         for example, samples in zip(inputs["examples"], inputs["samples"]):
             prompt = lm.tokenizer(generator.prompt(example), add_special_tokens=False)["input_ids"]
-            sequences += [prompt + list(s.token_ids) for s in samples]
-            sizes.append(len(samples))
-        states = last_hidden_states(lm, sequences, layer)
-        return list(states.split(sizes)) if sequences else []
+            out.append(last_hidden_states(lm, prompt, [s.token_ids for s in samples], layer))
+        return out

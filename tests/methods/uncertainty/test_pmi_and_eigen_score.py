@@ -132,10 +132,24 @@ def test_continuation_logprobs_equal_one_unpadded_forward_pass_each(lm):
                 assert values[t] == pytest.approx(float(logp[position, token]), abs=1e-4)
 
 
-def test_last_hidden_states_equal_one_unpadded_forward_pass_each(lm):
-    sequences = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14]]
-    got = last_hidden_states(lm, sequences, layer=1, batch_size=2)
-    for row, seq in enumerate(sequences):
+@pytest.mark.parametrize("layer", [0, 1, 2])
+def test_last_hidden_states_equal_one_unpadded_forward_pass_each(lm, layer):
+    prompt = [5, 6, 7, 8]
+    continuations = [[9, 10, 11], [12], [], [13, 14, 15, 16, 17], [18, 19]]  # 3 batches of 2, padded, one empty
+    got = last_hidden_states(lm, prompt, continuations, layer=layer, batch_size=2)
+    assert got.shape == (len(continuations), lm.model.config.n_embd) and got.dtype == torch.float32
+    for row, continuation in enumerate(continuations):
         with torch.no_grad():
-            expected = lm.model(torch.tensor([seq]), output_hidden_states=True).hidden_states[1][0, -1]
-        torch.testing.assert_close(got[row], expected.float(), atol=1e-4, rtol=0)
+            hidden = lm.model(torch.tensor([prompt + continuation]), output_hidden_states=True).hidden_states
+        torch.testing.assert_close(got[row], hidden[layer][0, -1].float(), atol=1e-4, rtol=0)
+
+
+def test_last_hidden_states_run_the_prompt_once(lm):
+    widths = []
+    forward = lm.model.forward
+    lm.model.forward = lambda input_ids, **kw: widths.append(tuple(input_ids.shape)) or forward(input_ids, **kw)
+    try:
+        last_hidden_states(lm, [5, 6, 7, 8, 9, 10], [[11, 12], [13], [14, 15, 16]], layer=1, batch_size=2)
+    finally:
+        del lm.model.forward
+    assert widths == [(1, 6), (2, 2), (1, 3)]
