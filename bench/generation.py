@@ -107,7 +107,7 @@ class StopScan:
     covers a character split across the window's edge. The tail is decoded each step (not the
     whole continuation), and a hit is confirmed on the whole text, so a row stops exactly when
     its full text first contains a stop string. (A miss — special tokens inside the window —
-    only runs a row longer; :func:`_record` cuts its text and tokens at the stop all the same.)"""
+    only runs a row longer; :func:`row_generation` cuts its text and tokens at the stop all the same.)"""
 
     def __init__(self, tokenizer, stop: Sequence[str], rows: int):
         self.tokenizer, self.stop = tokenizer, [s for s in stop if s]
@@ -393,13 +393,14 @@ def generate(
             for i in range(B)
         ]
     with clock("records"):
-        return [_record(tok, steps, i, finish[i], stop, totals[i]) for i in range(B)]
+        return [row_generation(tok, steps, i, finish[i], stop, totals[i]) for i in range(B)]
 
 
 PER_TOKEN = ("logprob", "entropy", "warped_logprob", "warped_entropy", "top_ids", "top_logprobs")
 
 
-def _record(tok, steps: list[dict[str, torch.Tensor]], row: int, finish: str, stop, totals: dict[str, float]) -> Generation:
+def row_generation(tok, steps: list[dict[str, torch.Tensor]], row: int, finish: str, stop,
+                   totals: dict[str, float]) -> Generation:
     """Row ``row``'s generation. The text excludes EOS and is cut at the first stop string; the
     token statistics cover the tokens that produced the kept text, plus EOS when the model
     ended the sequence (its probability is part of P(y | x)), and at least one token. Per-step

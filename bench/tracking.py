@@ -232,7 +232,8 @@ class Tracker:
         try:
             # new, so it holds no run of an older layout: noted now, never counted later by
             # clients racing to tag it (a server store logs such a race as a unique violation)
-            return self.client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, LEGACY_NOTED_TAG: "0"})
+            tags = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, LEGACY_NOTED_TAG: "0"}
+            return self.client.create_experiment(name, tags=tags)
         except MlflowException as err:
             if err.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise

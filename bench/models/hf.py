@@ -112,18 +112,18 @@ class LanguageModel:
         }
 
 
-def _fingerprint(*parts: str) -> str:
+def fingerprint_of(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
 
 
-def _dir_fingerprint(path: Path) -> str:
+def dir_fingerprint(path: Path) -> str:
     """Hash of config + weight file names, sizes and mtimes (cheap; changes when weights do)."""
     items = []
     for f in sorted(path.iterdir()):
         if f.suffix in {".json", ".safetensors", ".bin", ".gguf"}:
             stat = f.stat()
             items.append(f"{f.name}:{stat.st_size}:{int(stat.st_mtime)}")
-    return _fingerprint(str(path.resolve()), *items)
+    return fingerprint_of(str(path.resolve()), *items)
 
 
 def load_pretrained(path_or_id: str, *, local_files_only: bool = False, dtype=torch.float32):
@@ -167,7 +167,7 @@ def truncate_layers(lm: LanguageModel, n_layers: int) -> LanguageModel:
     if getattr(config, "layer_types", None) is not None:
         config.layer_types = config.layer_types[:n_layers]
     lm.name = f"{lm.name}#layers={n_layers}"
-    lm.fingerprint = _fingerprint(lm.fingerprint, f"layers={n_layers}")
+    lm.fingerprint = fingerprint_of(lm.fingerprint, f"layers={n_layers}")
     return lm
 
 
@@ -319,22 +319,22 @@ def load_model(name: str = DEFAULT_MODEL) -> LanguageModel:
     path = Path(name).expanduser()
     if path.is_dir():
         model, tok = load_pretrained(str(path))
-        return _finish(model, tok, name, f"local:{path.resolve()}", _dir_fingerprint(path))
+        return _finish(model, tok, name, f"local:{path.resolve()}", dir_fingerprint(path))
     try:
         model, tok = load_pretrained(name, local_files_only=True)
         rev = getattr(model.config, "_commit_hash", None) or "unknown"
-        return _finish(model, tok, name, "hf-cache", _fingerprint(name, "hub", rev))
+        return _finish(model, tok, name, "hf-cache", fingerprint_of(name, "hub", rev))
     except OSError:
         pass
     if hub_reachable():
         model, tok = load_pretrained(name)
         rev = getattr(model.config, "_commit_hash", None) or "unknown"
-        return _finish(model, tok, name, "hub", _fingerprint(name, "hub", rev))
+        return _finish(model, tok, name, "hub", fingerprint_of(name, "hub", rev))
     if name in OFFLINE_COPIES:
         copy = OFFLINE_COPIES[name]
         local = materialise(copy)
         model, tok = load_pretrained(str(local))
-        return _finish(model, tok, name, copy.source, _fingerprint(name, copy.source))
+        return _finish(model, tok, name, copy.source, fingerprint_of(name, copy.source))
     raise OSError(
         f"model {name!r}: not a local directory, not in the Hugging Face cache, the hub is "
         f"unreachable, and no packaged offline copy is known (offline copies: {', '.join(OFFLINE_COPIES)})"

@@ -70,13 +70,13 @@ from typing import Any, Callable, Mapping, NamedTuple, Sequence
 import torch
 
 from entropy_bench.clock import untimed
-from entropy_bench.generation import _record
+from entropy_bench.generation import row_generation
 from entropy_bench.hub import hub_reachable
 from entropy_bench.kernels.softmax_stats import softmax_stats
 from entropy_bench.methods.decoders.bad_logits import check_logits
 from entropy_bench.methods.decoders.base import Decoder
 from entropy_bench.methods.records import Generation
-from entropy_bench.models.hf import DEFAULT_MODEL, _dir_fingerprint, _fingerprint, parse_spec
+from entropy_bench.models.hf import DEFAULT_MODEL, dir_fingerprint, fingerprint_of, parse_spec
 
 ROW_KEY = "entropy_bench_row"  # SamplingParams.extra_args[ROW_KEY] = [call, row]
 TOP_K = 5  # top-k log-probs per token, as entropy_bench.generation.generate records
@@ -97,7 +97,7 @@ def to_generation(
     """The :class:`Generation` of one vLLM ``CompletionOutput`` (``token_ids``, ``logprobs``) and
     the processor's per-token ``entropy``, ``warped_entropy``, ``warped_logprob``.
 
-    The record is cut as the transformers backend cuts it (``entropy_bench.generation._record``,
+    The record is cut as the transformers backend cuts it (``entropy_bench.generation.row_generation``,
     the one code path): text decoded from the tokens without EOS and cut at the first stop string,
     token statistics over the tokens that made the kept text plus EOS when the model ended the
     sequence. The finish reason is "eos" when the last token is one of ``eos_token_ids``, "stop"
@@ -126,7 +126,7 @@ def to_generation(
             top_logprobs=torch.tensor([[float(lp.logprob) for _, lp in top]], dtype=torch.float64),
         ))
     finish = "eos" if ids[-1] in set(eos_token_ids) else "length"
-    return _record(tokenizer, steps, 0, finish, stop, {})
+    return row_generation(tokenizer, steps, 0, finish, stop, {})
 
 
 # ---------------------------------------------------------------- the decoder over vLLM's batch
@@ -350,7 +350,7 @@ def resolve_weights(name: str) -> tuple[str, str, str]:
         raise ValueError(f"model {name!r}: '#layers=N' truncation is transformers-only; the vLLM backend loads whole models")
     path = Path(name).expanduser()
     if path.is_dir():
-        return str(path), f"local:{path.resolve()}", _dir_fingerprint(path)
+        return str(path), f"local:{path.resolve()}", dir_fingerprint(path)
     for source, local_only in (("hf-cache", True), ("hub", False)):
         if source == "hub" and not hub_reachable():
             break
@@ -362,11 +362,11 @@ def resolve_weights(name: str) -> tuple[str, str, str]:
         if local_only:  # vLLM gets the cached snapshot's directory: it then needs no network
             from huggingface_hub import snapshot_download
 
-            return snapshot_download(name, local_files_only=True), source, _fingerprint(name, "hub", rev)
-        return name, source, _fingerprint(name, "hub", rev)
+            return snapshot_download(name, local_files_only=True), source, fingerprint_of(name, "hub", rev)
+        return name, source, fingerprint_of(name, "hub", rev)
     if name in OFFLINE_COPIES:
         copy = OFFLINE_COPIES[name]
-        return str(materialise(copy)), copy.source, _fingerprint(name, copy.source)
+        return str(materialise(copy)), copy.source, fingerprint_of(name, copy.source)
     raise OSError(f"model {name!r}: not a local directory, not in the Hugging Face cache, the hub is unreachable, "
                   f"and no packaged offline copy is known (offline copies: {', '.join(OFFLINE_COPIES)})")
 
@@ -407,7 +407,7 @@ class VLLMBackend:
 
         weights, self.source, weights_fingerprint = resolve_weights(name)
         # its own generations: vLLM's kernels and sampler are not the transformers backend's
-        self.fingerprint = _fingerprint(weights_fingerprint, "backend=vllm")
+        self.fingerprint = fingerprint_of(weights_fingerprint, "backend=vllm")
         self.name = name
         local_only = self.source != "hub"
         self.tokenizer = AutoTokenizer.from_pretrained(weights, local_files_only=local_only)

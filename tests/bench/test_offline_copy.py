@@ -33,4 +33,4 @@ def test_a_stale_cache_config_loses_its_quantization_config_and_nothing_else(tmp
 def test_the_offline_fingerprint_is_the_one_caches_are_keyed_by():
     """The value every cache entry of the default model is keyed by since 0.1: it names the
     GGUF, not the cached files, so rewriting the config leaves it (and users' caches) alone."""
-    assert hf._fingerprint(hf.DEFAULT_MODEL, OFFLINE_COPIES[hf.DEFAULT_MODEL].source) == "53e4f8aa4ec60cb0"
+    assert hf.fingerprint_of(hf.DEFAULT_MODEL, OFFLINE_COPIES[hf.DEFAULT_MODEL].source) == "53e4f8aa4ec60cb0"

@@ -33,7 +33,7 @@ import torch
 from entropy_bench.generation import _token_stats, generate
 from entropy_bench.kernels.softmax_stats import softmax_stats
 from entropy_bench.methods.decoders.base import build_decoder
-from entropy_bench.models.hf import _fingerprint, load_model
+from entropy_bench.models.hf import fingerprint_of, load_model
 from entropy_bench.models.vllm_backend import (
     ROW_KEY, TOP_K, DecoderLogitsProcessor, DecoderSteps, eos_token_ids, resolve_weights, to_generation,
 )
@@ -494,7 +494,7 @@ def test_backend_glue_on_a_stand_in_of_vllm(fake_vllm, lm, tiny_model_dir):
     assert "async_scheduling" not in args  # not a field of this EngineArgs: left out
     assert (args["dtype"], args["logprobs_mode"], args["generation_config"]) == ("float32", "raw_logprobs", "vllm")
     assert os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0" and os.environ["VLLM_USE_V2_MODEL_RUNNER"] == "0"
-    assert backend.fingerprint == backend.describe()["model.fingerprint"] == _fingerprint(lm.fingerprint, "backend=vllm")
+    assert backend.fingerprint == backend.describe()["model.fingerprint"] == fingerprint_of(lm.fingerprint, "backend=vllm")
     assert backend.describe()["model.dtype"] == lm.describe()["model.dtype"] == "float32"
     greedy = build_decoder("greedy")
     want = lm.generate(PROMPTS, greedy, seeds=SEEDS, max_new_tokens=MAX_NEW, stop=STOP)
@@ -605,7 +605,7 @@ def _gpu_comparison(out_path: str) -> None:
         throughput[label] = {"seconds": seconds, "tokens": tokens, "tokens_per_second": tokens / seconds}
     result = {
         "model": DEFAULT_MODEL, "dtype": "float32", "device": torch.cuda.get_device_name(),
-        "vllm": backend.vllm_version, "fingerprints_equal": backend.fingerprint == _fingerprint(lm.fingerprint, "backend=vllm"),
+        "vllm": backend.vllm_version, "fingerprints_equal": backend.fingerprint == fingerprint_of(lm.fingerprint, "backend=vllm"),
         "comparison": {"decoder": "greedy", "max_new_tokens": GPU_MAX_NEW, "rows": rows},
         "throughput": {"decoder": "greedy", "rows": THROUGHPUT_ROWS, "max_new_tokens": THROUGHPUT_NEW, **throughput,
                        "speedup": throughput["vllm"]["tokens_per_second"] / throughput["transformers"]["tokens_per_second"]},
