@@ -60,6 +60,7 @@ MAX_TAG_LENGTH = 8000  # MLflow's limit on a tag value (mlflow.utils.validation.
 EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 LEASE_SECONDS = 300.0
 HEARTBEAT_SECONDS = 30.0
+PARAMS_GRACE_SECONDS = 1.0  # a parent's creator logs its params within milliseconds of creating it
 
 
 def resolve_tracking_uri(uri: str | None = None) -> str:
@@ -244,22 +245,38 @@ class Tracker:
 
     def open_parent(self, sweep_key: str, run_name: str, params: dict[str, str], tags: dict[str, str] | None = None) -> str:
         """The parent run of this sweep, reopened if it exists, else created. ``params`` must be
-        the same on every open (they are logged again, in case a kill came before they were);
-        ``tags`` are updated (the spec in force, which may have gained scorers). A new parent is
-        kept only if no other one appeared meanwhile (:meth:`_keep_alone`)."""
+        the same on every open: its creator logs them, a reopener only those it lacks
+        (:meth:`_complete_params`); ``tags`` are updated (the spec in force, which may have
+        gained scorers). A new parent is kept only if no other one appeared meanwhile
+        (:meth:`_keep_alone`)."""
         while True:
             with store_lock(self.uri):
                 existing = self._search(f"tags.`{SWEEP_TAG}` = '{sweep_key}'")
                 if existing:
                     run_id = min(existing, key=_creation_order).info.run_id
                     self.client.update_run(run_id, status="RUNNING")
+                    self._complete_params(run_id, params)
                     break
                 run_id = self.client.create_run(self.experiment_id, run_name=run_name,
                                                 tags={SWEEP_TAG: sweep_key, **self.environment}).info.run_id
+                self._log(run_id, params=params)
             if self._keep_alone(run_id, self._search(f"tags.`{SWEEP_TAG}` = '{sweep_key}'")):
                 break
-        self._log(run_id, params=params, tags=tags)
+        self._log(run_id, tags=tags)
         return run_id
+
+    def _complete_params(self, run_id: str, params: dict[str, str]) -> None:
+        """Log the ``params`` a reopened parent lacks: none, unless its creator was killed before
+        it logged them, or is logging them at this instant. Hence a second look after
+        :data:`PARAMS_GRACE_SECONDS` before writing: two clients writing one param at once
+        collide on the store's unique key (a server store has no lock)."""
+        for pause in (0.0, PARAMS_GRACE_SECONDS):
+            time.sleep(pause)
+            held = self.client.get_run(run_id).data.params
+            missing = {k: v for k, v in params.items() if k not in held}
+            if not missing:
+                return
+        self._log(run_id, params=missing)
 
     def _keep_alone(self, run_id: str, runs: list, rival=lambda run: True) -> bool:
         """Whether this client's new run ``run_id`` is the only ``rival`` among ``runs`` (read
