@@ -17,19 +17,21 @@ from entropy_bench.models.hf import LanguageModel
 from entropy_bench.models.kv_cache import repeated
 
 
-def _batch(rows: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-padded ids and attention mask [B, L] of token lists."""
+def _padded(rows: Sequence[Sequence[int]], pad: int, left: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ids and attention mask [B, L] of token lists, padded on the left (rows end together) or
+    on the right (rows start together)."""
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
     mask = torch.zeros_like(ids)
     for i, row in enumerate(rows):
         if row:
-            ids[i, width - len(row) :], mask[i, width - len(row) :] = torch.tensor(list(row)), 1
+            columns = slice(width - len(row), width) if left else slice(0, len(row))
+            ids[i, columns], mask[i, columns] = torch.tensor(list(row)), 1
     return ids, mask
 
 
 def _forward(lm: LanguageModel, rows: Sequence[Sequence[int]], **options):
-    ids, mask = _batch(rows, lm.tokenizer.pad_token_id or 0)
+    ids, mask = _padded(rows, lm.tokenizer.pad_token_id or 0)
     positions = (mask.cumsum(-1) - 1).clamp_min(0)
     return lm(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device), position_ids=positions.to(lm.device),
               **options), ids.shape[1]
@@ -74,7 +76,7 @@ def last_hidden_states(lm: LanguageModel, prompt: Sequence[int], continuations: 
     rows = [i for i, c in enumerate(continuations) if c]
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]
-        ids, mask = _right_padded([continuations[i] for i in batch], lm.tokenizer.pad_token_id or 0)
+        ids, mask = _padded([continuations[i] for i in batch], lm.tokenizer.pad_token_id or 0, left=False)
         attention = torch.cat([torch.ones(len(batch), len(prompt), dtype=mask.dtype), mask], -1)
         positions = (len(prompt) + torch.arange(ids.shape[1])).expand_as(ids)
         result = lm(input_ids=ids.to(lm.device), attention_mask=attention.to(lm.device),
@@ -83,13 +85,3 @@ def last_hidden_states(lm: LanguageModel, prompt: Sequence[int], continuations: 
         last = mask.sum(-1) - 1
         states[batch] = result.hidden_states[layer][torch.arange(len(batch)), last.to(lm.device)].float().cpu()
     return states
-
-
-def _right_padded(rows: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids and attention mask [B, L] of non-empty token lists."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)], mask[i, : len(row)] = torch.tensor(list(row)), 1
-    return ids, mask
